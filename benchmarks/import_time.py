@@ -1,0 +1,65 @@
+"""How long ``import weespin_instrument`` takes, beside ``import httpx`` and ``import pydantic``.
+
+Each figure is the median over fresh interpreter processes, measured two ways in one run:
+``-X importtime``'s cumulative time for the top-level module, and the wall time of the
+whole process above a bare interpreter (``python -c pass``). Target: at most 60 ms over a
+bare interpreter (the HTTP client and pydantic load on first use, not at import).
+
+    python benchmarks/import_time.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+MODULES = ("weespin_instrument", "httpx", "pydantic")
+
+
+def importtime_ms(module: str) -> float:
+    """Cumulative import time of ``module`` as ``-X importtime`` reports it, in ms."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in result.stderr.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1]) / 1000
+    raise RuntimeError(f"no importtime line for {module}")
+
+
+def process_ms(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    runs = parser.parse_args().runs
+
+    bare = statistics.median(process_ms("pass") for _ in range(runs))
+    print(f"python {sys.version.split()[0]}, {runs} fresh processes per figure (medians)")
+    print(f"bare interpreter: {bare:.1f} ms\n")
+    print(f"{'module':<20}{'-X importtime':>15}{'process - bare':>16}{'vs weespin':>12}")
+    rows = {}
+    for module in MODULES:
+        cumulative = statistics.median(importtime_ms(module) for _ in range(runs))
+        over_bare = statistics.median(process_ms(f"import {module}") for _ in range(runs)) - bare
+        rows[module] = (cumulative, over_bare)
+    ours = rows["weespin_instrument"][0]
+    for module, (cumulative, over_bare) in rows.items():
+        print(f"{module:<20}{cumulative:>12.1f} ms{over_bare:>13.1f} ms{cumulative / ours:>11.2f}x")
+    verdict = "OK" if rows["weespin_instrument"][1] <= 60 else "OVER"
+    print(f"\ntarget: weespin_instrument <= 60 ms over a bare interpreter: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

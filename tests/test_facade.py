@@ -1,0 +1,66 @@
+"""The module-level functions drive one default client, built from the environment if needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import weespin_instrument as weespin
+from weespin_instrument import _facade
+from weespin_instrument.collector import Collector
+from weespin_instrument.transports import MemoryTransport
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_client() -> Iterator[None]:
+    """Each test starts without a default client and leaves none behind."""
+    previous, _facade._default = _facade._default, None
+    yield
+    current, _facade._default = _facade._default, previous
+    if current is not None:
+        current.shutdown(timeout=1.0)
+
+
+def test_the_environment_is_enough(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEESPIN_API_KEY", "env-key-1234")
+    monkeypatch.setenv("WEESPIN_BASE_URL", collector.url)
+    weespin.track("signup", {"plan": "pro"})
+    assert weespin.flush(timeout=10.0)
+    assert [row["event_name"] for row in collector.events()] == ["signup"]
+    assert weespin.stats().sent == 1
+
+
+def test_configure_replaces_the_default_client_and_flushes_the_old_one() -> None:
+    first, second = MemoryTransport(), MemoryTransport()
+    weespin.configure(transport=first)
+    weespin.track("signup")
+    client = weespin.configure(transport=second)
+    weespin.track("login")
+    assert weespin.get_client() is client
+    assert [e.name for e in first.events] == ["signup"]
+    assert [e.name for e in second.events] == ["login"]
+
+
+def test_flush_and_shutdown_without_any_event_are_free() -> None:
+    assert weespin.flush() is True
+    assert weespin.shutdown() is True
+
+
+def test_shutdown_keeps_the_configuration_and_drops_later_events() -> None:
+    memory = MemoryTransport()
+    weespin.configure(transport=memory)
+    weespin.track("signup")
+    assert weespin.shutdown() is True
+    weespin.track("login")
+    assert [e.name for e in memory.events] == ["signup"]
+    assert weespin.stats().dropped == {"closed": 1}
+
+
+def test_the_pytest_fixture_captures_events_in_strict_mode(
+    weespin_events: MemoryTransport,
+) -> None:
+    weespin.track("purchase", {"amount": 19.99, "currency": "EUR"})
+    weespin_events.assert_tracked("purchase", amount=19.99, currency="EUR")
+    with pytest.raises(weespin.InvalidEventError):
+        weespin.track("purchase", {"amount": float("inf")})

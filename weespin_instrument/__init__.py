@@ -1,0 +1,67 @@
+"""weespin-instrument: turn ordinary Python application code into Weespin analytics events.
+
+Example::
+
+    import weespin_instrument as weespin
+
+    weespin.configure()      # WEESPIN_API_KEY / WEESPIN_BASE_URL are enough
+    weespin.track("share_link", {"channel": "email"}, user_id="u_42")
+    weespin.flush(timeout=5.0)
+"""
+
+from __future__ import annotations
+
+from . import context
+from ._client import Client
+from ._config import Settings
+from ._context import identify
+from ._decorators import EventDecorator, track_event
+from ._device import DeviceStore, FileDeviceStore, MemoryDeviceStore
+from ._event import Event
+from ._extract import Call
+from ._facade import configure, flush, get_client, shutdown, stats, track
+from ._reporting import DroppedEvent, Stats
+from ._tracked import TrackedEvent, tracked
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    InvalidEventError,
+    RateLimitedError,
+    ServerError,
+    WeespinError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "Call",
+    "Client",
+    "ConfigurationError",
+    "DeliveryError",
+    "DeviceStore",
+    "DroppedEvent",
+    "Event",
+    "EventDecorator",
+    "FileDeviceStore",
+    "InvalidEventError",
+    "MemoryDeviceStore",
+    "RateLimitedError",
+    "ServerError",
+    "Settings",
+    "Stats",
+    "TrackedEvent",
+    "WeespinError",
+    "__version__",
+    "configure",
+    "context",
+    "flush",
+    "get_client",
+    "identify",
+    "shutdown",
+    "stats",
+    "track",
+    "track_event",
+    "tracked",
+]

@@ -1,0 +1,198 @@
+"""The Weespin Events API over httpx: device initialization and event sends, with retries."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._config import ENV_API_KEY, Settings
+from ._retry import RetryPolicy, parse_retry_after
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    WeespinError,
+    key_suffix,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["WeespinAPI", "error_for_response"]
+
+_USER_AGENT = "weespin-instrument/0.1"
+
+
+def error_for_response(
+    status: int, body: str, *, method_path: str, api_key: str | None, retry_after: str | None
+) -> WeespinError | None:
+    """The typed error an HTTP answer means, or ``None`` for a success (2xx)."""
+    if 200 <= status < 300:
+        return None
+    if api_key:
+        body = body.replace(api_key, key_suffix(api_key))
+    where = f"{status} on {method_path}"
+    if status in (401, 403):
+        return AuthenticationError(
+            f"the Weespin API refused the API key {key_suffix(api_key)} ({where}). "
+            f"Check {ENV_API_KEY} (or configure(api_key=...)): it must be this application's key "
+            "from the Weespin dashboard (Application -> Configuration -> Integration).",
+            status_code=status,
+            body=body,
+        )
+    if status == 429:
+        return RateLimitedError(
+            f"the Weespin API is rate limiting this client ({where}).",
+            body=body,
+            retry_after=parse_retry_after(retry_after),
+        )
+    if status == 408 or status >= 500:
+        return ServerError(
+            f"the Weespin API failed ({where}).",
+            status_code=status,
+            body=body,
+            retry_after=parse_retry_after(retry_after),
+        )
+    hint = (
+        " Check base_url, init_path and events_path (WEESPIN_BASE_URL)."
+        if status in (404, 405)
+        else ""
+    )
+    return RejectedError(
+        f"the Weespin API rejected the request ({where}): {body[:200] or 'no details'}.{hint}",
+        status_code=status,
+        body=body,
+    )
+
+
+class WeespinAPI:
+    """A small client of the two endpoints, safe to share between threads.
+
+    The httpx client is created on first use (so importing and configuring stay free), and
+    again in a forked child, which never touches its parent's connections.
+
+    Example::
+
+        api = WeespinAPI(Settings.resolve(api_key="wsk_...", base_url="http://127.0.0.1:8765"))
+        device_id = api.initialize_device()
+        api.send_event({"event_name": "signup", "device_id": device_id, "payload": {}})
+    """
+
+    def __init__(self, settings: Settings, *, http_client: httpx.Client | None = None) -> None:
+        if not settings.api_key:
+            raise ConfigurationError(
+                f"no Weespin API key: set {ENV_API_KEY} or call configure(api_key=...)."
+            )
+        self.settings = settings
+        self.retry = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            max_total=settings.max_retry_time,
+            max_backoff=settings.max_backoff,
+        )
+        self._given_client = http_client
+        self._client: httpx.Client | None = http_client
+        self._client_pid = os.getpid()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        #: Called before each retry (the transports count them).
+        self.on_retry: Callable[[], object] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"WeespinAPI(base_url={self.settings.base_url!r}, api_key={self.settings.key_hint!r})"
+        )
+
+    def initialize_device(self) -> str:
+        """``POST`` the init path and return ``event.device_info.device_id``."""
+        path = self.settings.init_path
+        data = self._post(path, None)
+        try:
+            device_id = data["event"]["device_info"]["device_id"]
+        except (KeyError, TypeError):
+            device_id = None
+        if not isinstance(device_id, str) or not device_id:
+            raise RejectedError(
+                f"POST {path} answered without event.device_info.device_id; "
+                "is base_url a Weespin API?",
+                status_code=200,
+                body=json.dumps(data)[:500],
+            )
+        return device_id
+
+    def send_event(self, body: dict[str, Any]) -> None:
+        """``POST`` one event body (see :meth:`Event.to_wire`)."""
+        self._post(self.settings.events_path, body)
+
+    def close(self) -> None:
+        """Close the connection pool (only the one this process created) and stop retry waits."""
+        self._closed.set()
+        with self._lock:
+            client, self._client = self._client, None
+        owned = client is not self._given_client and self._client_pid == os.getpid()
+        if client is not None and owned:
+            client.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        client = self._client
+        if client is not None and self._client_pid == os.getpid():
+            return client
+        with self._lock:
+            if self._client is None or self._client_pid != os.getpid():
+                import httpx
+
+                self._client_pid = os.getpid()
+                self._client = self._given_client or httpx.Client(
+                    base_url=self.settings.base_url,
+                    timeout=httpx.Timeout(self.settings.timeout),
+                    headers={"User-Agent": _USER_AGENT},
+                    limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),
+                )
+            return self._client
+
+    def _post(self, path: str, body: dict[str, Any] | None) -> Any:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return self._post_once(path, body)
+            except WeespinError as error:
+                wait = self.retry.next_delay(attempt, error, time.monotonic() - started)
+                if wait is None or self._closed.wait(wait):
+                    raise
+                attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry()
+
+    def _post_once(self, path: str, body: dict[str, Any] | None) -> Any:
+        import httpx
+
+        headers = {"Authorization": self.settings.api_key or "", "Content-Type": "application/json"}
+        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = self._http().post(path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(f"POST {path} timed out: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+        error = error_for_response(
+            response.status_code,
+            response.text,
+            method_path=f"POST {path}",
+            api_key=self.settings.api_key,
+            retry_after=response.headers.get("Retry-After"),
+        )
+        if error is not None:
+            raise error
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            return None

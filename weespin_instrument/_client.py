@@ -1,0 +1,293 @@
+"""The client: one configuration, one transport, one set of counters; runs the pipeline."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._config import ENV_API_KEY, SensitiveDataPolicy, Settings
+from ._enrich import build_event
+from ._reporting import DroppedEvent, Reporter, Stats, logger
+from ._scrub import Scrubber
+from .errors import ConfigurationError, InvalidEventError
+from .transports import BaseTransport, Transport
+
+if TYPE_CHECKING:
+    from ._device import DeviceStore
+    from ._event import Event
+
+__all__ = ["TRANSPORT_NAMES", "Client"]
+
+TRANSPORT_NAMES = ("background", "sync", "console", "memory", "none")
+
+#: Seconds the exit hook waits for queued events before reporting them as not delivered.
+EXIT_DRAIN_TIMEOUT = 5.0
+
+
+def _make_transport(name: str, settings: Settings) -> Transport:
+    from . import transports
+
+    if name == "background":
+        return transports.BackgroundTransport(settings=settings)
+    if name == "sync":
+        return transports.HttpTransport(settings=settings)
+    if name == "console":
+        return transports.ConsoleTransport()
+    if name == "memory":
+        return transports.MemoryTransport()
+    return transports.NullTransport()
+
+
+class Client:
+    """A configured tracker. Most code uses the default one through the module functions.
+
+    Nothing happens at construction: no thread, no network. The transport is created on
+    the first event, and the device is initialized when the first event needs one.
+
+    Example::
+
+        client = Client(api_key="wsk_…", base_url="http://127.0.0.1:8765", transport="sync")
+        client.track("signup", {"plan": "pro"}, user_id="u_42")
+        client.flush(timeout=5.0)
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        transport: str | Transport | None = None,
+        strict: bool | None = None,
+        disabled: bool | None = None,
+        device_id: str | None = None,
+        device_store: DeviceStore | None = None,
+        sensitive_data: SensitiveDataPolicy | None = None,
+        send_metadata: bool | None = None,
+        trace_correlation: bool | None = None,
+        on_error: Callable[[DroppedEvent], object] | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        max_retry_time: float | None = None,
+        init_path: str | None = None,
+        events_path: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        if settings is None:
+            settings = Settings.resolve(
+                api_key=api_key,
+                base_url=base_url,
+                transport=transport,
+                strict=strict,
+                disabled=disabled,
+                device_id=device_id,
+                device_store=device_store,
+                sensitive_data=sensitive_data,
+                send_metadata=send_metadata,
+                trace_correlation=trace_correlation,
+                on_error=on_error,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                max_retry_time=max_retry_time,
+                init_path=init_path,
+                events_path=events_path,
+            )
+        if isinstance(settings.transport, str) and settings.transport not in TRANSPORT_NAMES:
+            names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
+            raise ConfigurationError(
+                f"unknown transport {settings.transport!r}: use one of {names}, or pass an "
+                "instance (configure(transport=MyTransport()))."
+            )
+        self.settings = settings
+        self.reporter = Reporter(on_error=settings.on_error)
+        self._scrub = Scrubber(settings.sensitive_data)
+        self._transport: Transport | None = None
+        self._transport_lock = threading.Lock()
+        self._unconfigured: ConfigurationError | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        transport = self.settings.transport
+        name = transport if isinstance(transport, str) else type(transport).__name__
+        return (
+            f"Client(base_url={self.settings.base_url!r}, api_key={self.settings.key_hint!r}, "
+            f"transport={name!r})"
+        )
+
+    @property
+    def transport(self) -> Transport:
+        """The transport, created on first access."""
+        return self._transport or self._start_transport()
+
+    def track(
+        self,
+        name: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        user_id: str | int | None = None,
+        link_id: str | None = None,
+        device_id: str | None = None,
+    ) -> Event | None:
+        """Track one event now. Returns it, or ``None`` when it was dropped or disabled.
+
+        Outside strict mode this never raises: invalid events are dropped and counted.
+
+        Example::
+
+            client.track("share_link", {"channel": "email"}, user_id="u_42")
+        """
+        return self.emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+
+    def emit(
+        self,
+        name: object,
+        payload: Mapping[str, Any] | None,
+        *,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+    ) -> Event | None:
+        """The pipeline behind every tracked call: enrich + validate, scrub, transport.
+
+        ``origin`` names the instrumented function, for error messages and logs.
+        """
+        settings = self.settings
+        if settings.disabled:
+            return None
+        reporter = self.reporter
+        reporter.count("tracked")
+        event_name = name if isinstance(name, str) else None
+        try:
+            event = build_event(
+                name,
+                payload,
+                user_id=user_id,
+                link_id=link_id,
+                device_id=device_id,
+                default_device_id=settings.device_id,
+                trace_correlation=settings.trace_correlation,
+                origin=origin,
+            )
+            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+            if redacted:
+                reporter.count("redacted", redacted)
+            transport = self._transport or self._start_transport()
+        except InvalidEventError as exc:
+            sensitive_raise = exc.reason == "sensitive_data" and settings.sensitive_data == "raise"
+            if settings.strict or sensitive_raise:
+                raise
+            reporter.dropped(exc.reason, event_name=event_name, error=exc, origin=origin)
+            return None
+        except ConfigurationError as exc:
+            if settings.strict:
+                raise
+            self._report_unconfigured(exc, event_name, origin)
+            return None
+        if self._closed:
+            reporter.dropped("closed", event=event, origin=origin)
+            return None
+        try:
+            transport.send(event)
+        except Exception as exc:
+            if settings.strict:
+                raise
+            reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            return None
+        return event
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every event tracked so far has left; ``True`` if all did in time.
+
+        Example::
+
+            ok = client.flush(timeout=2.0)
+        """
+        transport = self._transport
+        return True if transport is None else transport.flush(timeout)
+
+    def shutdown(self, timeout: float | None = 5.0) -> bool:
+        """Flush (bounded by ``timeout``), then close the transport. Idempotent.
+
+        Events still queued after the deadline are counted as dropped (``shutdown``).
+
+        Example::
+
+            client.shutdown(timeout=5.0)
+        """
+        with self._transport_lock:
+            transport, self._closed = self._transport, True
+        if transport is None:
+            return True
+        delivered = transport.flush(timeout)
+        transport.close(0.0 if not delivered else timeout)
+        return delivered
+
+    def stats(self) -> Stats:
+        """Counters: tracked, sent, failed, retried, redacted, queued, dropped by reason.
+
+        Example::
+
+            client.stats().dropped  # {'invalid_event': 2}
+        """
+        transport = self._transport
+        queued, in_flight = transport.pending() if isinstance(transport, BaseTransport) else (0, 0)
+        return self.reporter.snapshot(queued=queued, in_flight=in_flight)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start_transport(self) -> Transport:
+        if self._unconfigured is not None:
+            raise self._unconfigured
+        with self._transport_lock:
+            if self._transport is not None:
+                return self._transport
+            spec = self.settings.transport
+            try:
+                transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
+            except ConfigurationError as exc:
+                self._unconfigured = exc
+                raise
+            if isinstance(transport, BaseTransport):
+                transport.attach(self.reporter)
+            self._transport = transport
+            _clients_to_drain.add(self)
+            return transport
+
+    def _report_unconfigured(
+        self, error: ConfigurationError, event_name: str | None, origin: str | None
+    ) -> None:
+        first = self.reporter.snapshot().dropped.get("not_configured", 0) == 0
+        self.reporter.dropped("not_configured", event_name=event_name, error=error, origin=origin)
+        if first:
+            warnings.warn(
+                f"weespin-instrument is not configured ({error}) Events are dropped and "
+                f"counted until you set {ENV_API_KEY} or call weespin.configure(...).",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+
+_clients_to_drain: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    for client in list(_clients_to_drain):
+        if client._closed:
+            continue
+        try:
+            delivered = client.shutdown(timeout=EXIT_DRAIN_TIMEOUT)
+        except Exception:
+            logger.exception("weespin: error while delivering events at exit")
+            continue
+        if not delivered:
+            left = client.stats().dropped.get("shutdown", 0)
+            logger.error(
+                "weespin: exiting with %d event(s) not delivered after %.1f s",
+                left,
+                EXIT_DRAIN_TIMEOUT,
+            )

@@ -1,0 +1,129 @@
+"""Who the current events are about: identity carried by ``contextvars``."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, NamedTuple, TypeVar, cast
+
+__all__ = ["Identity", "current_identity", "identify", "wrap"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Identity(NamedTuple):
+    """The identity fields an event inherits from its context."""
+
+    user_id: str | None = None
+    link_id: str | None = None
+    device_id: str | None = None
+
+
+_EMPTY = Identity()
+_identity: contextvars.ContextVar[Identity] = contextvars.ContextVar(
+    "weespin_identity", default=_EMPTY
+)
+
+
+def current_identity() -> Identity:
+    """The identity in force here (set by :func:`identify`)."""
+    return _identity.get()
+
+
+class identify:
+    """Attach a user, a link or a device to every event tracked inside.
+
+    A context manager (sync and async) and a decorator. Nested calls override the fields
+    they set and restore the outer ones on exit; values flow across ``await`` and into
+    asyncio tasks created inside. Threads start with an empty context: carry it with
+    :func:`weespin_instrument.context.wrap`.
+
+    Example::
+
+        with weespin.identify(user_id="u_42", link_id="lnk_9f3"):
+            checkout(order, user)            # its events carry u_42 and lnk_9f3
+
+        @weespin.identify(user_id="system")
+        def nightly_job() -> None: ...
+    """
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(
+        self,
+        user_id: str | int | None = None,
+        link_id: str | None = None,
+        device_id: str | None = None,
+    ) -> None:
+        self._fields = {
+            name: str(value)
+            for name, value in (
+                ("user_id", user_id),
+                ("link_id", link_id),
+                ("device_id", device_id),
+            )
+            if value is not None
+        }
+        self._tokens: list[contextvars.Token[Identity]] = []
+
+    def __enter__(self) -> Identity:
+        identity = _identity.get()._replace(**self._fields)
+        self._tokens.append(_identity.set(identity))
+        return identity
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _identity.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> Identity:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        fields = self._fields
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with identify(**fields):
+                    return await func(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with identify(**fields):
+                return func(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+
+def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Bind ``func`` to the current context, to run it in another thread with it.
+
+    Example::
+
+        with weespin.identify(user_id="u_42"):
+            executor.submit(weespin.context.wrap(send_receipt), order)
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def run_in_context(*args: Any, **kwargs: Any) -> Any:
+        return context.copy().run(func, *args, **kwargs)
+
+    return run_in_context

@@ -1,0 +1,411 @@
+"""``@track_event``: one event per completed call, its payload pulled from arguments and result."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+import wrapt
+
+from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
+from ._facade import get_client
+from ._reporting import logger
+from .errors import InvalidEventError
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._extract import Getter, PayloadFrom
+
+__all__ = ["EventDecorator", "OnException", "track_event"]
+
+F = TypeVar("F")
+OnException = Literal["skip", "track"]
+
+_RETURNED, _RAISED, _CLOSED = "returned", "raised", "closed"
+
+
+class EventDecorator(Protocol):
+    """What ``track_event(...)`` returns: a decorator that keeps the exact type it is given."""
+
+    def __call__(self, func: F, /) -> F: ...
+
+
+class _Recipe:
+    """Everything about one decorated function that can be worked out once, at decoration."""
+
+    __slots__ = (
+        "arg_fields",
+        "bind",
+        "binds_instance",
+        "client",
+        "link_get",
+        "name",
+        "origin",
+        "payload_fn",
+        "result_fields",
+        "static",
+        "timing",
+        "track_errors",
+        "user_get",
+        "when",
+        "_reported_paths",
+    )
+
+    def __init__(
+        self,
+        func: Any,
+        name: str,
+        payload_from: PayloadFrom | None,
+        *,
+        payload: Mapping[str, Any] | None,
+        user_id_from: str | None,
+        link_id_from: str | None,
+        when: Callable[[Call], bool] | None,
+        timing: bool,
+        on_exception: OnException,
+        client: Client | None,
+        allow_return: bool,
+    ) -> None:
+        target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+        self.origin = getattr(target, "__qualname__", None) or type(target).__qualname__
+        where = f"@track_event({name!r}) on {self.origin}"
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(f"{where}: the event name must be a non-empty string.")
+        if on_exception not in ("skip", "track"):
+            raise TypeError(f"{where}: on_exception must be 'skip' or 'track', not {on_exception!r}.")
+        if payload is not None and not isinstance(payload, Mapping):
+            raise TypeError(f"{where}: payload= must be a mapping of static fields.")
+        signature = Signature.of(func)
+        self.name = name
+        self.static = dict(payload or {})
+        self.payload_fn: Callable[[Call], Mapping[str, Any]] | None = None
+        fields: tuple[FieldGetter, ...] = ()
+        if callable(payload_from) and not isinstance(payload_from, str):
+            self.payload_fn = payload_from
+        else:
+            fields = compile_payload_from(
+                payload_from, signature, where=where, allow_return=allow_return
+            )
+        self.arg_fields = tuple(f for f in fields if not f.reads_result)
+        self.result_fields = tuple(f for f in fields if f.reads_result)
+        self.user_get = self._identity(user_id_from, signature, where, allow_return)
+        self.link_get = self._identity(link_id_from, signature, where, allow_return)
+        self.when = when
+        self.timing = timing
+        self.track_errors = on_exception == "track"
+        self.client = client
+        self.bind = signature.binder()
+        positional = [p for p in signature.parameters if p.kind <= p.POSITIONAL_OR_KEYWORD]
+        self.binds_instance = bool(positional) and not isinstance(func, staticmethod)
+        self._reported_paths: set[str] = set()
+
+    @staticmethod
+    def _identity(
+        path: str | None, signature: Signature, where: str, allow_return: bool
+    ) -> tuple[str, Getter, bool] | None:
+        if path is None:
+            return None
+        get, reads_result = compile_path(path, signature, where=where, allow_return=allow_return)
+        return (path, get, reads_result)
+
+    def emit(
+        self,
+        client: Client,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        result: Any,
+        error: BaseException | None,
+        started: float,
+        outcome: str,
+    ) -> None:
+        """Build and track this call's event. Never raises outside strict mode."""
+        try:
+            if instance is not None and self.binds_instance:
+                args = (instance, *args)
+            self._emit(client, args, kwargs, result, error, started, outcome)
+        except Exception as exc:
+            if client.settings.strict:
+                raise
+            client.reporter.dropped(
+                "extraction_failed", event_name=self.name, error=exc, origin=self.origin
+            )
+
+    def _emit(
+        self,
+        client: Client,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        result: Any,
+        error: BaseException | None,
+        started: float,
+        outcome: str,
+    ) -> None:
+        call = None
+        if self.when is not None or self.payload_fn is not None:
+            call = Call(self.bind(args, kwargs), result, error)
+            if self.when is not None and not self.when(call):
+                return
+        payload = dict(self.static)
+        has_result = outcome == _RETURNED
+        for field in self.arg_fields:
+            self._read(client, payload, field.key, field.path, field.get, args, kwargs, result)
+        if has_result:
+            for field in self.result_fields:
+                self._read(client, payload, field.key, field.path, field.get, args, kwargs, result)
+        if call is not None and self.payload_fn is not None:
+            payload.update(self.payload_fn(call))
+        if error is not None:
+            payload["error"] = type(error).__name__
+        if outcome == _CLOSED:
+            payload["outcome"] = _CLOSED
+        if self.timing:
+            payload["duration_ms"] = (perf_counter() - started) * 1000.0
+        user_id = link_id = None
+        if self.user_get is not None and (has_result or not self.user_get[2]):
+            user_id = self._read(client, None, "user_id", *self.user_get[:2], args, kwargs, result)
+        if self.link_get is not None and (has_result or not self.link_get[2]):
+            link_id = self._read(client, None, "link_id", *self.link_get[:2], args, kwargs, result)
+        client.emit(self.name, payload, user_id=user_id, link_id=link_id, origin=self.origin)
+
+    def _read(
+        self,
+        client: Client,
+        payload: dict[str, Any] | None,
+        key: str,
+        path: str,
+        get: Getter,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        result: Any,
+    ) -> Any:
+        try:
+            value = get(args, kwargs, result)
+        except PathError as exc:
+            self._path_failed(client, key, exc)
+            return None
+        if payload is not None:
+            payload[key] = value
+        return value
+
+    def _path_failed(self, client: Client, key: str, error: PathError) -> None:
+        message = (
+            f"event {self.name!r} (from {self.origin}), payload key {key!r}: {error}. "
+            "The key was left out; check the path, or make the value always present."
+        )
+        if client.settings.strict:
+            raise InvalidEventError(
+                message, event_name=self.name, key=key, reason="extraction_failed"
+            )
+        client.reporter.count("missing_fields")
+        if error.path not in self._reported_paths:
+            self._reported_paths.add(error.path)
+            logger.log(logging.WARNING, "weespin: %s (logged once per function and path)", message)
+
+
+class _EventFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """The decorated function: a transparent wrapt proxy that pickles by reference."""
+
+    def __reduce_ex__(self, protocol: int) -> str:
+        return str(self.__qualname__)
+
+
+def _callable_kind(func: Any) -> Any:
+    target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+    if inspect.isfunction(target) or inspect.ismethod(target):
+        return target
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - a callable object's method
+    return call if call is not None else target
+
+
+def _sync_wrapper(recipe: _Recipe) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        client = recipe.client or get_client()
+        if client.settings.disabled:
+            return wrapped(*args, **kwargs)
+        started = perf_counter() if recipe.timing else 0.0
+        try:
+            result = wrapped(*args, **kwargs)
+        except Exception as exc:
+            if recipe.track_errors:
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+            raise
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        return result
+
+    return wrapper
+
+
+def _async_wrapper(recipe: _Recipe) -> Callable[..., Any]:
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        client = recipe.client or get_client()
+        if client.settings.disabled:
+            return await wrapped(*args, **kwargs)
+        started = perf_counter() if recipe.timing else 0.0
+        try:
+            result = await wrapped(*args, **kwargs)
+        except Exception as exc:
+            if recipe.track_errors:
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+            raise
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        return result
+
+    return wrapper
+
+
+def _generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
+    def run(
+        client: Client,
+        generator: Generator[Any, Any, Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Generator[Any, Any, Any]:
+        started = perf_counter() if recipe.timing else 0.0
+        try:
+            result = yield from generator
+        except GeneratorExit:
+            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED)
+            raise
+        except Exception as exc:
+            if recipe.track_errors:
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+            raise
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        return result
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        client = recipe.client or get_client()
+        if client.settings.disabled:
+            return wrapped(*args, **kwargs)
+        return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
+
+    return wrapper
+
+
+def _async_generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
+    async def run(
+        client: Client,
+        agen: AsyncGenerator[Any, Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> AsyncGenerator[Any, Any]:
+        started = perf_counter() if recipe.timing else 0.0
+        try:
+            try:
+                value = await agen.__anext__()
+            except StopAsyncIteration:
+                pass
+            else:
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as thrown:
+                        try:
+                            value = await agen.athrow(thrown)
+                        except StopAsyncIteration:
+                            break
+                    else:
+                        try:
+                            value = await agen.asend(sent)
+                        except StopAsyncIteration:
+                            break
+        except GeneratorExit:
+            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED)
+            raise
+        except Exception as exc:
+            if recipe.track_errors:
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+            raise
+        recipe.emit(client, instance, args, kwargs, None, None, started, _RETURNED)
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        client = recipe.client or get_client()
+        if client.settings.disabled:
+            return wrapped(*args, **kwargs)
+        return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
+
+    return wrapper
+
+
+def track_event(
+    name: str,
+    payload_from: PayloadFrom | None = None,
+    *,
+    payload: Mapping[str, Any] | None = None,
+    user_id_from: str | None = None,
+    link_id_from: str | None = None,
+    when: Callable[[Call], bool] | None = None,
+    timing: bool = False,
+    on_exception: OnException = "skip",
+    client: Client | None = None,
+) -> EventDecorator:
+    """Track an event each time the decorated callable completes.
+
+    Works on functions, coroutine functions, generator and async generator functions,
+    methods, classmethods and staticmethods (put ``@track_event`` outside), and callable
+    objects. The decorated callable keeps its name, signature, docstring and kind, and its
+    return values and exceptions pass through untouched.
+
+    ``payload_from``: a path (``"sku"``), paths (``["sku", "quantity"]``; the key is the last
+    segment), a mapping ``{payload_key: path}``, or a callable taking a :class:`Call` and
+    returning a mapping. A path starts at a parameter name or ``return`` and goes on through
+    attributes (or keys, for mappings). Unknown roots raise ``TypeError`` right here.
+
+    ``payload``: static fields. ``user_id_from`` / ``link_id_from``: paths. ``when``: a
+    predicate on the :class:`Call`. ``timing=True`` adds ``duration_ms``.
+    ``on_exception="track"`` also sends the event of a call that raised, with ``error`` set to
+    the exception's class name (``"skip"``, the default, sends nothing then). A generator
+    closed before it is exhausted sends its event once, with ``outcome="closed"`` and without
+    the fields that needed its return value.
+
+    Example::
+
+        @weespin.track_event(
+            "purchase",
+            payload_from={"amount": "order.total", "order_id": "return.id"},
+            user_id_from="user.id",
+        )
+        def checkout(order: Order, user: User) -> Receipt: ...
+    """
+
+    def decorate(func: F) -> F:
+        if not callable(func) and not isinstance(func, (classmethod, staticmethod)):
+            raise TypeError(f"@track_event({name!r}) needs a callable, got {type(func).__name__}.")
+        kind = _callable_kind(func)
+        is_async_generator = inspect.isasyncgenfunction(kind)
+        recipe = _Recipe(
+            func,
+            name,
+            payload_from,
+            payload=payload,
+            user_id_from=user_id_from,
+            link_id_from=link_id_from,
+            when=when,
+            timing=timing,
+            on_exception=on_exception,
+            client=client,
+            allow_return=not is_async_generator,
+        )
+        if is_async_generator:
+            wrapper = _async_generator_wrapper(recipe)
+        elif inspect.isgeneratorfunction(kind):
+            wrapper = _generator_wrapper(recipe)
+        elif inspect.iscoroutinefunction(kind):
+            wrapper = _async_wrapper(recipe)
+        else:
+            wrapper = _sync_wrapper(recipe)
+        decorated: F = _EventFunction(func, wrapper)
+        return decorated
+
+    return decorate

@@ -1,0 +1,176 @@
+"""The device: initialized lazily, once per process, again in a forked child."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+__all__ = ["DeviceManager", "DeviceStore", "FileDeviceStore", "MemoryDeviceStore"]
+
+
+@runtime_checkable
+class DeviceStore(Protocol):
+    """Where a device id is kept between runs.
+
+    Example::
+
+        class RedisDeviceStore:
+            def load(self) -> str | None:
+                return redis.get("weespin:device")
+
+            def save(self, device_id: str) -> None:
+                redis.set("weespin:device", device_id)
+    """
+
+    def load(self) -> str | None:
+        """The stored device id, or ``None``."""
+        ...
+
+    def save(self, device_id: str) -> None:
+        """Keep ``device_id`` for the next run."""
+        ...
+
+
+class MemoryDeviceStore:
+    """Keeps the device id in this process only (the default).
+
+    Example::
+
+        store = MemoryDeviceStore()
+        store.save("ws_device_1")
+        store.load()  # 'ws_device_1'
+    """
+
+    def __init__(self, device_id: str | None = None) -> None:
+        self._device_id = device_id
+
+    def load(self) -> str | None:
+        return self._device_id
+
+    def save(self, device_id: str) -> None:
+        self._device_id = device_id
+
+
+class FileDeviceStore:
+    """Keeps the device id in a small text file; writes are atomic (temp file + rename).
+
+    Example::
+
+        configure(device_store=FileDeviceStore("~/.cache/myapp/weespin-device"))
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"FileDeviceStore({str(self.path)!r})"
+
+    def load(self) -> str | None:
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    def save(self, device_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".device-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(device_id + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class DeviceManager:
+    """Hands out this process's device id, initializing it on first need.
+
+    Exactly one ``initialize()`` call succeeds per process however many threads race for
+    it. Threads that were waiting while an initialization failed get that same error
+    rather than starting a stampede of retries; the next call after that tries again.
+    A forked child forgets its parent's device and initializes its own (it neither reads
+    nor writes the store, which holds the parent's id).
+
+    Example::
+
+        devices = DeviceManager(api.initialize_device, store=FileDeviceStore(path))
+        devices.get()  # 'ws_device_…', from the store or from one POST /initialize-device
+    """
+
+    def __init__(self, initialize: Callable[[], str], store: DeviceStore | None = None) -> None:
+        self._initialize = initialize
+        self._store: DeviceStore = store if store is not None else MemoryDeviceStore()
+        self._device_id: str | None = None
+        self._pid = os.getpid()
+        self._forked = False
+        self._lock = threading.Lock()
+        self._failure: tuple[float, BaseException] | None = None
+        self.initializations = 0
+        _live_managers.add(self)
+
+    @property
+    def device_id(self) -> str | None:
+        """The device id if this process has one already (never initializes)."""
+        return self._device_id if self._pid == os.getpid() else None
+
+    def get(self) -> str:
+        """This process's device id; initializes it (once) if needed."""
+        device_id = self._device_id
+        if device_id is not None and self._pid == os.getpid():
+            return device_id
+        waiting_since = time.monotonic()
+        with self._lock:
+            if self._pid != os.getpid():
+                self._reset_after_fork()
+            if self._device_id is not None:
+                return self._device_id
+            if self._failure is not None and self._failure[0] >= waiting_since:
+                raise self._failure[1]
+            if not self._forked:
+                stored = self._store.load()
+                if stored:
+                    self._device_id = stored
+                    return stored
+            try:
+                device_id = self._initialize()
+            except BaseException as exc:
+                self._failure = (time.monotonic(), exc)
+                raise
+            self.initializations += 1
+            self._failure = None
+            if not self._forked:
+                self._store.save(device_id)
+            self._device_id = device_id
+            return device_id
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._forked = True
+        self._device_id = None
+        self._failure = None
+        self.initializations = 0
+
+
+_live_managers: weakref.WeakSet[DeviceManager] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's lock may have been held by another thread at fork time; reset it
+    # before anything in the child can wait on it.
+    for manager in list(_live_managers):
+        manager._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,160 @@
+"""Accounting: what was sent, what was dropped and why; logged once, counted always."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._event import Event
+
+__all__ = ["DroppedEvent", "Reporter", "Stats", "logger"]
+
+logger = logging.getLogger("weespin_instrument")
+logger.addHandler(logging.NullHandler())
+
+#: Reasons that mean the API was tried and did not take the event.
+FAILURE_REASONS = frozenset(
+    {"unauthorized", "rejected", "delivery_failed", "device_init_failed", "transport_error"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DroppedEvent:
+    """What the ``on_error`` hook receives for each event that will not be delivered.
+
+    Example::
+
+        def on_error(dropped: DroppedEvent) -> None:
+            metrics.increment("weespin.dropped", tags={"reason": dropped.reason})
+
+        weespin.configure(on_error=on_error)
+    """
+
+    #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``queue_full``,
+    #: ``unauthorized``, ``rejected``, ``delivery_failed``, ``device_init_failed``, ...
+    reason: str
+    event_name: str | None
+    #: The event, when it got far enough to be built.
+    event: Event | None = None
+    error: BaseException | None = None
+    #: The qualified name of the instrumented function, when there is one.
+    origin: str | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for humans."""
+        where = f"event {self.event_name!r}" if self.event_name else "an event"
+        if self.origin:
+            where += f" (from {self.origin})"
+        detail = f": {self.error}" if self.error is not None else ""
+        return f"weespin: dropped {where}, reason {self.reason}{detail}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """A snapshot of a client's counters (``weespin.stats()``).
+
+    Every tracked event ends up in exactly one of ``sent``, ``dropped`` (by reason) or,
+    for now, ``queued`` / ``in_flight``. ``failed`` counts the dropped events whose
+    delivery was attempted (reasons such as ``rejected`` or ``delivery_failed``).
+
+    Example::
+
+        stats = weespin.stats()
+        assert stats.dropped.get("invalid_event", 0) == 0, stats.last_error
+    """
+
+    tracked: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    redacted: int = 0
+    queued: int = 0
+    in_flight: int = 0
+    dropped: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    last_error: str | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        """All dropped events, whatever the reason."""
+        return sum(self.dropped.values())
+
+
+class Reporter:
+    """Counts outcomes, logs each (origin, reason) once, and calls the ``on_error`` hook.
+
+    Shared by a client and its transport. Thread-safe.
+
+    Example::
+
+        reporter = Reporter(on_error=print)
+        reporter.dropped("queue_full", event_name="purchase")
+        reporter.snapshot().dropped  # {'queue_full': 1}
+    """
+
+    def __init__(self, on_error: Callable[[DroppedEvent], object] | None = None) -> None:
+        self.on_error = on_error
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._logged: set[tuple[str | None, str]] = set()
+        self._last_error: str | None = None
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name`` (``tracked``, ``sent``, ``retried``, ``redacted``)."""
+        with self._lock:
+            self._counts[name] += n
+
+    def dropped(
+        self,
+        reason: str,
+        *,
+        event_name: str | None = None,
+        event: Event | None = None,
+        error: BaseException | None = None,
+        origin: str | None = None,
+        level: int = logging.WARNING,
+    ) -> None:
+        """Account for one event that will not be delivered."""
+        if event is not None and event_name is None:
+            event_name = event.name
+        report = DroppedEvent(reason, event_name, event, error, origin)
+        with self._lock:
+            self._dropped[reason] += 1
+            if reason in FAILURE_REASONS:
+                self._counts["failed"] += 1
+            if error is not None:
+                self._last_error = f"{reason}: {error}"
+            first_time = (origin or event_name, reason) not in self._logged
+            if first_time:
+                self._logged.add((origin or event_name, reason))
+        if first_time:
+            logger.log(level, "%s (logged once per origin and reason)", report.message)
+        hook = self.on_error
+        if hook is not None:
+            try:
+                hook(report)
+            except Exception:
+                if ("on_error", "hook_failed") not in self._logged:
+                    self._logged.add(("on_error", "hook_failed"))
+                    logger.exception("weespin: the on_error hook raised; ignoring")
+
+    def snapshot(self, *, queued: int = 0, in_flight: int = 0) -> Stats:
+        """The counters now, as a :class:`Stats`."""
+        with self._lock:
+            return Stats(
+                tracked=self._counts["tracked"],
+                sent=self._counts["sent"],
+                failed=self._counts["failed"],
+                retried=self._counts["retried"],
+                redacted=self._counts["redacted"],
+                queued=queued,
+                in_flight=in_flight,
+                dropped=dict(self._dropped),
+                last_error=self._last_error,
+            )

@@ -1,0 +1,178 @@
+"""``tracked()``: one event for a block of code, sync or async, or for each call of a function."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ._facade import get_client
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._decorators import OnException
+
+__all__ = ["TrackedEvent", "tracked"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TrackedEvent:
+    """The event a ``tracked()`` block will send when it ends; fill it in as you go.
+
+    Example::
+
+        with weespin.tracked("signup", plan="pro") as event:
+            user = create_user(email)
+            event.set(referrer=ref)
+            event.user_id = user.id
+    """
+
+    __slots__ = ("_discarded", "_started", "link_id", "name", "payload", "user_id")
+
+    def __init__(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        user_id: str | int | None,
+        link_id: str | None,
+    ) -> None:
+        self.name = name
+        #: The payload so far; a plain dict you may change.
+        self.payload = payload
+        self.user_id = user_id
+        self.link_id = link_id
+        self._discarded = False
+        self._started = perf_counter()
+
+    def __repr__(self) -> str:
+        return f"TrackedEvent({self.name!r}, payload={self.payload!r}, user_id={self.user_id!r})"
+
+    def set(self, **fields: Any) -> TrackedEvent:
+        """Add or replace payload fields; returns the event, so calls chain."""
+        self.payload.update(fields)
+        return self
+
+    def discard(self) -> None:
+        """Send nothing for this block."""
+        self._discarded = True
+
+    @property
+    def discarded(self) -> bool:
+        """Whether :meth:`discard` was called."""
+        return self._discarded
+
+
+class tracked:  # noqa: N801 - used like a function, as contextlib's helpers are
+    """Track one event for a block: ``with``, ``async with``, or as a decorator.
+
+    The event is sent when the block ends. Options are keyword-only with these reserved
+    names; every other keyword is a payload field, and ``payload=`` (a mapping) carries any
+    key, reserved names included. If the block raises, ``on_exception="skip"`` (the default)
+    sends nothing and ``"track"`` sends the event with ``error`` set to the exception's class
+    name; the exception propagates either way. Re-entrant and nestable; as a decorator, each
+    call gets a fresh event.
+
+    Example::
+
+        with weespin.tracked("signup", plan="pro", timing=True) as event:
+            event.user_id = create_user(email).id
+
+        @weespin.tracked("nightly_export")
+        def export() -> None: ...
+    """
+
+    __slots__ = ("_client", "_fields", "_link_id", "_name", "_on_exception", "_stack",
+                 "_timing", "_user_id")
+
+    def __init__(
+        self,
+        name: str,
+        /,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        user_id: str | int | None = None,
+        link_id: str | None = None,
+        timing: bool = False,
+        on_exception: OnException = "skip",
+        client: Client | None = None,
+        **fields: Any,
+    ) -> None:
+        if on_exception not in ("skip", "track"):
+            raise TypeError(
+                f"tracked({name!r}): on_exception must be 'skip' or 'track', not {on_exception!r}."
+            )
+        self._name = name
+        self._fields = {**(payload or {}), **fields}
+        self._user_id = user_id
+        self._link_id = link_id
+        self._timing = timing
+        self._on_exception = on_exception
+        self._client = client
+        self._stack: list[TrackedEvent] = []
+
+    def __enter__(self) -> TrackedEvent:
+        event = TrackedEvent(self._name, dict(self._fields), self._user_id, self._link_id)
+        self._stack.append(event)
+        return event
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        event = self._stack.pop()
+        if event.discarded or (exc is not None and not isinstance(exc, Exception)):
+            return
+        if exc is not None and self._on_exception != "track":
+            return
+        payload = event.payload
+        if exc is not None:
+            payload = {**payload, "error": type(exc).__name__}
+        if self._timing:
+            payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
+        client = self._client or get_client()
+        client.emit(event.name, payload, user_id=event.user_id, link_id=event.link_id)
+
+    async def __aenter__(self) -> TrackedEvent:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _fresh(self) -> tracked:
+        return tracked(
+            self._name,
+            self._fields,
+            user_id=self._user_id,
+            link_id=self._link_id,
+            timing=self._timing,
+            on_exception=self._on_exception,
+            client=self._client,
+        )
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with self._fresh():
+                    return await func(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return func(*args, **kwargs)
+
+        return cast(F, wrapper)

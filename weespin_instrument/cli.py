@@ -1,0 +1,342 @@
+"""The ``weespin-instrument`` command line.
+
+Each subcommand is a pair of functions, one adding its arguments and one running it, listed
+in :data:`COMMANDS`; adding a subcommand means writing the two and adding one line there.
+Heavy imports (the collector, httpx) happen inside the functions that need them.
+
+Example::
+
+    $ weespin-instrument collector --port 8765 &
+    $ weespin-instrument events --name purchase --limit 5
+    $ weespin-instrument events --json --follow
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TextIO
+
+from .errors import ConfigurationError, key_suffix
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8765"
+FOLLOW_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, argument setup and runner.
+
+    Example::
+
+        Command("hello", "print a greeting", lambda parser: None, lambda args: 0)
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- collector -----------------------------------------------------------------------------
+
+
+def _collector_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port, 0 for a free one (8765)")
+    parser.add_argument(
+        "--db",
+        default="./weespin-collector.sqlite",
+        help="SQLite file holding the events (./weespin-collector.sqlite)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="accept only this Authorization value (default: any non-empty value)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay every POST by N milliseconds"
+    )
+
+
+def run_collector(args: argparse.Namespace) -> int:
+    """``weespin-instrument collector``: serve in the foreground until Ctrl-C or SIGTERM.
+
+    Example::
+
+        $ weespin-instrument collector --port 0 --api-key dev-key --latency-ms 50
+    """
+    try:
+        from .collector import Collector
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        collector = Collector(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            api_key=args.api_key,
+            latency_ms=args.latency_ms,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        collector.start()
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        print(
+            f"error: cannot start the collector on {args.host}:{args.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    key = f"the key {key_suffix(args.api_key)}" if args.api_key else "any non-empty key"
+    latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
+    print(f"Weespin collector listening on {collector.url}", flush=True)
+    print(f"  database: {collector.db_path}  (accepts {key}{latency})", flush=True)
+    print("  press Ctrl-C to stop", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        stats = collector.stats()
+        collector.stop()
+    print(f"stopped ({stats['events_stored']} events stored this run)", flush=True)
+    return 0
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT (Ctrl-C) or SIGTERM arrives."""
+    received: list[int] = []
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    handled = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, handle) for sig in handled}
+    try:
+        while not received:
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def _events_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"collector URL (WEESPIN_BASE_URL, else {DEFAULT_COLLECTOR_URL})",
+    )
+    parser.add_argument("--name", default=None, help="only events with this name")
+    parser.add_argument("--user", default=None, help="only events of this user id")
+    parser.add_argument("--device", default=None, help="only events of this device id")
+    parser.add_argument("--limit", type=int, default=20, help="how many of the latest (20)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument(
+        "--follow", action="store_true", help="keep printing new events until Ctrl-C"
+    )
+
+
+def run_events(args: argparse.Namespace) -> int:
+    """``weespin-instrument events``: the latest events of a collector, oldest first.
+
+    Example::
+
+        $ weespin-instrument events --name purchase --json
+    """
+    import httpx
+
+    url = (args.url or os.environ.get("WEESPIN_BASE_URL") or DEFAULT_COLLECTOR_URL).rstrip("/")
+    if args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    filters = {"name": args.name, "user_id": args.user, "device_id": args.device}
+    params = {key: value for key, value in filters.items() if value is not None}
+    printer = _JsonPrinter(sys.stdout) if args.json else _TablePrinter(sys.stdout)
+    with httpx.Client(base_url=url, timeout=10.0) as http:
+        try:
+            events = _fetch(http, {**params, "limit": args.limit, "order": "desc"})
+        except _FetchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        events.reverse()
+        printer.print(events, empty_note=not args.follow)
+        if not args.follow:
+            return 0
+        last_seq = max((event["seq"] for event in events), default=0)
+        with contextlib.suppress(KeyboardInterrupt):
+            _follow(http, params, last_seq, printer)
+    return 0
+
+
+def _follow(
+    http: Any, params: dict[str, Any], last_seq: int, printer: _TablePrinter | _JsonPrinter
+) -> None:
+    """Poll for events after ``last_seq`` every 0.5 s, printing them, until interrupted."""
+    unreachable = False
+    while True:
+        time.sleep(FOLLOW_INTERVAL)
+        try:
+            events = _fetch(http, {**params, "after": last_seq, "order": "asc", "limit": 1000})
+        except _FetchError as exc:
+            if not unreachable:
+                print(f"warning: {exc}; still trying", file=sys.stderr, flush=True)
+            unreachable = True
+            continue
+        unreachable = False
+        if events:
+            printer.print(events, empty_note=False)
+            last_seq = events[-1]["seq"]
+
+
+class _FetchError(Exception):
+    pass
+
+
+def _fetch(http: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    import httpx
+
+    try:
+        response = http.get("/api/events", params=params)
+    except httpx.HTTPError as exc:
+        raise _FetchError(f"cannot reach the collector at {http.base_url}: {exc}") from None
+    if response.status_code != 200:
+        raise _FetchError(
+            f"{http.base_url}/api/events answered {response.status_code}: {response.text[:200]}"
+        )
+    try:
+        events: list[dict[str, Any]] = response.json()["events"]
+    except (ValueError, KeyError, TypeError):
+        raise _FetchError(f"{http.base_url} does not look like a Weespin collector") from None
+    return events
+
+
+class _JsonPrinter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def print(self, events: Iterable[dict[str, Any]], *, empty_note: bool) -> None:
+        for event in events:
+            self.out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class _TablePrinter:
+    COLUMNS = (("SEQ", 6), ("RECEIVED", 23), ("EVENT", 20), ("DEVICE", 24), ("USER", 16))
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.header_done = False
+
+    def print(self, events: Iterable[dict[str, Any]], *, empty_note: bool) -> None:
+        if not self.header_done:
+            self.out.write(self._line([name for name, _ in self.COLUMNS], "PAYLOAD"))
+            self.header_done = True
+        count = 0
+        for event in events:
+            received = str(event.get("received_at") or "").replace("T", " ").rstrip("Z")
+            cells = [
+                str(event["seq"]),
+                received,
+                event["event_name"],
+                _shorten(event.get("device_id") or "", middle=True),
+                event.get("user_id") or "-",
+            ]
+            self.out.write(self._line(cells, _format_payload(event.get("payload") or {})))
+            count += 1
+        if count == 0 and empty_note:
+            self.out.write("(no events)\n")
+        self.out.flush()
+
+    def _line(self, cells: list[str], payload: str) -> str:
+        parts = []
+        for (_, width), cell in zip(self.COLUMNS, cells, strict=True):
+            text = _shorten(cell, width=width)
+            parts.append(text.rjust(width) if width == 6 else text.ljust(width))
+        return "  ".join(parts) + "  " + payload + "\n"
+
+
+def _shorten(text: str, *, width: int = 24, middle: bool = False) -> str:
+    if len(text) <= width:
+        return text
+    if middle:  # keep the distinctive end too: ws_device_0123456…abcdef
+        tail = min(6, width // 3)
+        return text[: width - 1 - tail] + "…" + text[-tail:]
+    return text[: width - 1] + "…"
+
+
+def _format_payload(payload: dict[str, Any]) -> str:
+    parts = []
+    for key, value in payload.items():
+        if isinstance(value, bool):
+            shown = "true" if value else "false"
+        elif isinstance(value, str) and value and not any(c in value for c in ' ="'):
+            shown = value
+        else:
+            shown = json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "collector", "run a local Weespin-compatible collector", _collector_arguments, run_collector
+    ),
+    Command("events", "list the events a local collector received", _events_arguments, run_events),
+)
+"""Every subcommand, in the order ``--help`` shows them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per entry of :data:`COMMANDS`.
+
+    Example::
+
+        args = build_parser().parse_args(["events", "--json"])
+        args.command.name  # 'events'
+    """
+    parser = argparse.ArgumentParser(
+        prog="weespin-instrument",
+        description="The command line of weespin-instrument.",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(command=command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 failure, 2 usage).
+
+    Example::
+
+        main(["events", "--url", "http://127.0.0.1:8765", "--json"])
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command | None = getattr(args, "command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return command.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

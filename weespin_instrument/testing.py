@@ -1,0 +1,44 @@
+"""pytest plugin for applications instrumented with weespin-instrument (loaded automatically).
+
+The ``weespin_events`` fixture swaps the default client for a strict one that keeps events
+in memory, for the duration of one test::
+
+    def test_checkout(weespin_events):
+        checkout(order, user)
+        weespin_events.assert_tracked("purchase", amount=19.99, currency="EUR")
+
+Strict mode is always on inside the fixture: an invalid event raises
+:class:`~weespin_instrument.InvalidEventError` at the call site, so tests catch it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from . import _facade
+from ._client import Client
+from .transports import MemoryTransport
+
+__all__ = ["use_memory_client", "weespin_events"]
+
+
+def use_memory_client() -> tuple[Client, MemoryTransport]:
+    """A strict client with a :class:`MemoryTransport`, not installed anywhere."""
+    memory = MemoryTransport()
+    return Client(transport=memory, strict=True, disabled=False), memory
+
+
+@pytest.fixture
+def weespin_events() -> Iterator[MemoryTransport]:
+    """Capture the events tracked during the test (strict mode, in memory, no network)."""
+    client, memory = use_memory_client()
+    with _facade._default_lock:
+        previous, _facade._default = _facade._default, client
+    try:
+        yield memory
+    finally:
+        with _facade._default_lock:
+            _facade._default = previous
+        client.shutdown(timeout=1.0)

@@ -1,0 +1,84 @@
+"""The transport protocol, and the base class the built-in transports share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .._reporting import Reporter
+
+if TYPE_CHECKING:
+    from .._event import Event
+
+__all__ = ["BaseTransport", "Transport"]
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Where validated events go. Three methods; ``send`` must never raise for delivery.
+
+    Example::
+
+        class ListTransport:
+            def __init__(self) -> None:
+                self.events: list[Event] = []
+
+            def send(self, event: Event) -> None:
+                self.events.append(event)
+
+            def flush(self, timeout: float | None = None) -> bool:
+                return True
+
+            def close(self, timeout: float | None = None) -> None:
+                pass
+
+        weespin.configure(transport=ListTransport())
+    """
+
+    def send(self, event: Event) -> None:
+        """Take one event. Delivery problems are reported, not raised."""
+        ...
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything sent so far has left; ``True`` if it all did in time."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (bounded by ``timeout``) and release resources."""
+        ...
+
+
+class BaseTransport:
+    """Shared plumbing: a :class:`Reporter` that a client replaces with its own.
+
+    Subclass it to have your transport's outcomes counted in ``weespin.stats()``.
+
+    Example::
+
+        class PrintTransport(BaseTransport):
+            def send(self, event: Event) -> None:
+                print(event.name, event.payload)
+                self.reporter.count("sent")
+    """
+
+    #: Whether events need a device id from the API (HTTP transports do).
+    needs_api: bool = False
+
+    def __init__(self) -> None:
+        self.reporter = Reporter()
+
+    def attach(self, reporter: Reporter) -> None:
+        """Count outcomes in ``reporter`` (a client calls this when it adopts the transport)."""
+        self.reporter = reporter
+
+    def send(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
+
+    def pending(self) -> tuple[int, int]:
+        """``(queued, in_flight)`` events, for stats."""
+        return (0, 0)

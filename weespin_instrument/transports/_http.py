@@ -1,0 +1,90 @@
+"""The synchronous HTTP transport: each ``send`` is one request, on the caller's thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._api import WeespinAPI
+from .._config import Settings
+from .._device import DeviceManager, DeviceStore
+from ..errors import AuthenticationError, RejectedError, WeespinError
+from ._base import BaseTransport
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .._event import Event
+
+__all__ = ["HttpTransport"]
+
+
+class HttpTransport(BaseTransport):
+    """Sends each event with one blocking ``POST /events`` (httpx, keep-alive, retries).
+
+    The device is initialized on the first event that needs one. Failures are counted and
+    reported, never raised. Use it for scripts and for workers where blocking is fine; web
+    apps want the default background transport.
+
+    Settings not given are read from the environment (``WEESPIN_API_KEY``, ...).
+
+    Example::
+
+        weespin.configure(transport="sync")
+        # or, explicitly:
+        weespin.configure(transport=HttpTransport(base_url="http://127.0.0.1:8765"))
+    """
+
+    needs_api = True
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        device_store: DeviceStore | None = None,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if settings is None:
+            settings = Settings.resolve(
+                api_key=api_key, base_url=base_url, device_store=device_store, **options
+            )
+        self.settings = settings
+        self.api = WeespinAPI(settings, http_client=http_client)
+        self.api.on_retry = self._count_retry
+        self.devices = DeviceManager(self.api.initialize_device, store=settings.device_store)
+
+    def __repr__(self) -> str:
+        return f"HttpTransport(base_url={self.settings.base_url!r})"
+
+    def send(self, event: Event) -> None:
+        try:
+            device_id = event.device_id or self.devices.get()
+        except WeespinError as exc:
+            self._failed(event, exc, initializing=True)
+            return
+        try:
+            self.api.send_event(event.to_wire(device_id, metadata=self.settings.send_metadata))
+        except WeespinError as exc:
+            self._failed(event, exc)
+            return
+        self.reporter.count("sent")
+
+    def close(self, timeout: float | None = None) -> None:
+        self.api.close()
+
+    def _count_retry(self) -> None:
+        self.reporter.count("retried")
+
+    def _failed(self, event: Event, error: WeespinError, *, initializing: bool = False) -> None:
+        if isinstance(error, AuthenticationError):
+            self.reporter.dropped("unauthorized", event=event, error=error, level=logging.ERROR)
+        elif initializing:
+            self.reporter.dropped("device_init_failed", event=event, error=error)
+        elif isinstance(error, RejectedError):
+            self.reporter.dropped("rejected", event=event, error=error)
+        else:
+            self.reporter.dropped("delivery_failed", event=event, error=error)
