@@ -188,8 +188,9 @@ def client(memory: MemoryTransport) -> Client:
     return Client(transport=memory)
 
 
-def test_the_event_carries_arguments_and_defaults(kind: str, client: Client,
-                                                  memory: MemoryTransport) -> None:
+def test_the_event_carries_arguments_and_defaults(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     buy = KINDS[kind](track_event("purchase", ["item.sku", "item.price", "qty"], client=client))
     run(buy, Item("A1"))
     run(buy, Item("B2", price=3.0), qty=3)
@@ -199,8 +200,9 @@ def test_the_event_carries_arguments_and_defaults(kind: str, client: Client,
     ]
 
 
-def test_return_values_pass_through_and_feed_the_payload(kind: str, client: Client,
-                                                         memory: MemoryTransport) -> None:
+def test_return_values_pass_through_and_feed_the_payload(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     paths = {"sku": "item.sku", "receipt": "return.id"} if kind in RETURNS else {"sku": "item.sku"}
     buy = KINDS[kind](track_event("purchase", paths, client=client))
     result = run(buy, Item("A1"))
@@ -225,16 +227,18 @@ def test_exceptions_propagate_untouched_and_send_nothing_by_default(
     assert memory.events == []
 
 
-def test_on_exception_track_sends_the_error_class(kind: str, client: Client,
-                                                  memory: MemoryTransport) -> None:
+def test_on_exception_track_sends_the_error_class(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     buy = KINDS[kind](track_event("purchase", "item.sku", on_exception="track", client=client))
     with pytest.raises(Boom):
         run(buy, Item("A1", fail=Boom()))
     memory.assert_tracked("purchase", sku="A1", error="Boom", times=1)
 
 
-def test_base_exceptions_pass_through_without_an_event(kind: str, client: Client,
-                                                        memory: MemoryTransport) -> None:
+def test_base_exceptions_pass_through_without_an_event(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     buy = KINDS[kind](track_event("purchase", "item.sku", on_exception="track", client=client))
     with pytest.raises(KeyboardInterrupt):
         run(buy, Item("A1", fail=KeyboardInterrupt()))
@@ -259,8 +263,9 @@ def test_when_decides_per_call(kind: str, client: Client, memory: MemoryTranspor
     assert [e.payload["sku"] for e in memory.events] == ["dear"]
 
 
-def test_a_callable_payload_from_receives_the_call(kind: str, client: Client,
-                                                   memory: MemoryTransport) -> None:
+def test_a_callable_payload_from_receives_the_call(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     def describe(call: weespin.Call) -> dict[str, Any]:
         return {"sku": call.args["item"].sku, "qty": call.args["qty"], "ok": call.exception is None}
 
@@ -277,8 +282,9 @@ def test_identity_paths_and_context(kind: str, client: Client, memory: MemoryTra
     assert (event.user_id, event.link_id) == ("user-7", "lnk_1")
 
 
-def test_a_tracking_failure_never_changes_the_outcome(kind: str, client: Client,
-                                                      memory: MemoryTransport) -> None:
+def test_a_tracking_failure_never_changes_the_outcome(
+    kind: str, client: Client, memory: MemoryTransport
+) -> None:
     buy = KINDS[kind](track_event("purchase", {"bad": "item"}, client=client))  # a dataclass
     buy_missing = KINDS[kind](track_event("purchase", {"x": "item.nope"}, client=client))
     result = run(buy, Item("A1", price=float("nan")))
@@ -359,10 +365,12 @@ def test_decorated_functions_run_in_a_process_pool() -> None:
 # -- generators closed early -------------------------------------------------------------------
 
 
-def test_a_generator_closed_early_sends_its_event_once(client: Client,
-                                                       memory: MemoryTransport) -> None:
-    buy = build_generator(track_event("purchase", {"sku": "item.sku", "r": "return.id"},
-                                      client=client))
+def test_a_generator_closed_early_sends_its_event_once(
+    client: Client, memory: MemoryTransport
+) -> None:
+    buy = build_generator(
+        track_event("purchase", {"sku": "item.sku", "r": "return.id"}, client=client)
+    )
     stream = buy(Item("A1"), qty=5)
     assert next(stream) == 0
     stream.close()
@@ -470,10 +478,15 @@ def test_an_async_generator_has_no_return_value_to_read() -> None:
 # -- never raises outside strict mode, whatever the arguments ----------------------------------
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
     | st.binary(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=10,
 )
 

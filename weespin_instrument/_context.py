@@ -9,9 +9,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar, cast
 
+from typing_extensions import ParamSpec
+
 __all__ = ["Identity", "current_identity", "identify", "wrap"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Identity(NamedTuple):
@@ -112,7 +116,7 @@ class identify:
         return cast(F, wrapper)
 
 
-def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+def wrap(func: Callable[P, R]) -> Callable[P, R]:
     """Bind ``func`` to the current context, to run it in another thread with it.
 
     Example::
@@ -123,7 +127,7 @@ def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
     context = contextvars.copy_context()
 
     @functools.wraps(func)
-    def run_in_context(*args: Any, **kwargs: Any) -> Any:
+    def run_in_context(*args: P.args, **kwargs: P.kwargs) -> R:
         return context.copy().run(func, *args, **kwargs)
 
     return run_in_context

@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, SupportsIndex, TypeVar, cast
 
 import wrapt
 
@@ -75,7 +75,9 @@ class _Recipe:
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"{where}: the event name must be a non-empty string.")
         if on_exception not in ("skip", "track"):
-            raise TypeError(f"{where}: on_exception must be 'skip' or 'track', not {on_exception!r}.")
+            raise TypeError(
+                f"{where}: on_exception must be 'skip' or 'track', not {on_exception!r}."
+            )
         if payload is not None and not isinstance(payload, Mapping):
             raise TypeError(f"{where}: payload= must be a mapping of static fields.")
         signature = Signature.of(func)
@@ -206,10 +208,10 @@ class _Recipe:
             logger.log(logging.WARNING, "weespin: %s (logged once per function and path)", message)
 
 
-class _EventFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+class _EventFunction(wrapt.FunctionWrapper[..., Any]):
     """The decorated function: a transparent wrapt proxy that pickles by reference."""
 
-    def __reduce_ex__(self, protocol: int) -> str:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__qualname__)
 
 
@@ -405,7 +407,6 @@ def track_event(
             wrapper = _async_wrapper(recipe)
         else:
             wrapper = _sync_wrapper(recipe)
-        decorated: F = _EventFunction(func, wrapper)
-        return decorated
+        return cast(F, _EventFunction(cast(Callable[..., Any], func), wrapper))
 
     return decorate

@@ -85,8 +85,16 @@ class tracked:  # noqa: N801 - used like a function, as contextlib's helpers are
         def export() -> None: ...
     """
 
-    __slots__ = ("_client", "_fields", "_link_id", "_name", "_on_exception", "_stack",
-                 "_timing", "_user_id")
+    __slots__ = (
+        "_client",
+        "_fields",
+        "_link_id",
+        "_name",
+        "_on_exception",
+        "_stack",
+        "_timing",
+        "_user_id",
+    )
 
     def __init__(
         self,

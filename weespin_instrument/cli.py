@@ -103,7 +103,7 @@ def run_collector(args: argparse.Namespace) -> int:
     key = f"the key {key_suffix(args.api_key)}" if args.api_key else "any non-empty key"
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
     print(f"Weespin collector listening on {collector.url}", flush=True)
-    print(f"  database: {collector.db_path}  (accepts {key}{latency})", flush=True)
+    print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
     print("  press Ctrl-C to stop", flush=True)
     try:
         _wait_for_signal()
