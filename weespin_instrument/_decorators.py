@@ -37,6 +37,7 @@ class _Recipe:
     """Everything about one decorated function that can be worked out once, at decoration."""
 
     __slots__ = (
+        "_reported_paths",
         "arg_fields",
         "bind",
         "binds_instance",
@@ -51,7 +52,6 @@ class _Recipe:
         "track_errors",
         "user_get",
         "when",
-        "_reported_paths",
     )
 
     def __init__(

@@ -66,7 +66,7 @@ class TrackedEvent:
         return self._discarded
 
 
-class tracked:  # noqa: N801 - used like a function, as contextlib's helpers are
+class tracked:
     """Track one event for a block: ``with``, ``async with``, or as a decorator.
 
     The event is sent when the block ends. Options are keyword-only with these reserved

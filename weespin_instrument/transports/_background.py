@@ -142,4 +142,3 @@ class BackgroundTransport(BaseTransport):
                 self.reporter.dropped("transport_error", event=item, error=exc)
             finally:
                 self._queue.task_done()
-
