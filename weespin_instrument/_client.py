@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import ENV_API_KEY, SensitiveDataPolicy, Settings
+from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import DroppedEvent, Reporter, Stats, logger
 from ._scrub import Scrubber
@@ -150,17 +151,17 @@ class Client:
         link_id: object = None,
         device_id: object = None,
         origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
     ) -> Event | None:
         """The pipeline behind every tracked call: enrich + validate, scrub, transport.
 
-        ``origin`` names the instrumented function, for error messages and logs.
+        ``origin`` names the instrumented function, for error messages and logs; ``span``
+        is the OpenTelemetry span current when the tracked call started (default: now).
         """
         settings = self.settings
         if settings.disabled:
             return None
-        reporter = self.reporter
-        reporter.count("tracked")
-        event_name = name if isinstance(name, str) else None
+        self.reporter.count_tracked()
         try:
             event = build_event(
                 name,
@@ -171,31 +172,37 @@ class Client:
                 default_device_id=settings.device_id,
                 trace_correlation=settings.trace_correlation,
                 origin=origin,
+                span=span,
             )
             event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
             if redacted:
-                reporter.count("redacted", redacted)
+                self.reporter.count("redacted", redacted)
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
             sensitive_raise = exc.reason == "sensitive_data" and settings.sensitive_data == "raise"
             if settings.strict or sensitive_raise:
                 raise
-            reporter.dropped(exc.reason, event_name=event_name, error=exc, origin=origin)
+            self.reporter.dropped(
+                exc.reason,
+                event_name=name if isinstance(name, str) else None,
+                error=exc,
+                origin=origin,
+            )
             return None
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            self._report_unconfigured(exc, event_name, origin)
+            self._report_unconfigured(exc, event.name, origin)
             return None
         if self._closed:
-            reporter.dropped("closed", event=event, origin=origin)
+            self.reporter.dropped("closed", event=event, origin=origin)
             return None
         try:
             transport.send(event)
         except Exception as exc:
             if settings.strict:
                 raise
-            reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
         return event
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, SupportsIndex, TypeVar
 
 import wrapt
 
+from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
 from ._reporting import logger
@@ -38,15 +39,16 @@ class _Recipe:
 
     __slots__ = (
         "_reported_paths",
+        "all_fields",
         "arg_fields",
         "bind",
         "binds_instance",
         "client",
         "link_get",
         "name",
+        "needs_call",
         "origin",
         "payload_fn",
-        "result_fields",
         "static",
         "timing",
         "track_errors",
@@ -91,11 +93,12 @@ class _Recipe:
             fields = compile_payload_from(
                 payload_from, signature, where=where, allow_return=allow_return
             )
-        self.arg_fields = tuple(f for f in fields if not f.reads_result)
-        self.result_fields = tuple(f for f in fields if f.reads_result)
-        self.user_get = self._identity(user_id_from, signature, where, allow_return)
-        self.link_get = self._identity(link_id_from, signature, where, allow_return)
+        self.arg_fields = tuple((f.key, f.get) for f in fields if not f.reads_result)
+        self.all_fields = tuple((f.key, f.get) for f in fields)
+        self.user_get = self._identity("user_id", user_id_from, signature, where, allow_return)
+        self.link_get = self._identity("link_id", link_id_from, signature, where, allow_return)
         self.when = when
+        self.needs_call = when is not None or self.payload_fn is not None
         self.timing = timing
         self.track_errors = on_exception == "track"
         self.client = client
@@ -106,12 +109,12 @@ class _Recipe:
 
     @staticmethod
     def _identity(
-        path: str | None, signature: Signature, where: str, allow_return: bool
+        key: str, path: str | None, signature: Signature, where: str, allow_return: bool
     ) -> tuple[str, Getter, bool] | None:
         if path is None:
             return None
         get, reads_result = compile_path(path, signature, where=where, allow_return=allow_return)
-        return (path, get, reads_result)
+        return (key, get, reads_result)
 
     def emit(
         self,
@@ -123,12 +126,34 @@ class _Recipe:
         error: BaseException | None,
         started: float,
         outcome: str,
+        span: Any,
     ) -> None:
         """Build and track this call's event. Never raises outside strict mode."""
         try:
             if instance is not None and self.binds_instance:
                 args = (instance, *args)
-            self._emit(client, args, kwargs, result, error, started, outcome)
+            call = None
+            if self.needs_call:
+                call = Call(self.bind(args, kwargs), result, error)
+                if self.when is not None and not self.when(call):
+                    return
+            payload = self._payload(client, args, kwargs, result, outcome is _RETURNED)
+            if call is not None and self.payload_fn is not None:
+                payload.update(self.payload_fn(call))
+            if error is not None:
+                payload["error"] = type(error).__name__
+            elif outcome is _CLOSED:
+                payload["outcome"] = _CLOSED
+            if self.timing:
+                payload["duration_ms"] = (perf_counter() - started) * 1000.0
+            user_id = link_id = None
+            if self.user_get is not None:
+                user_id = self._identity_value(client, self.user_get, args, kwargs, result, outcome)
+            if self.link_get is not None:
+                link_id = self._identity_value(client, self.link_get, args, kwargs, result, outcome)
+            client.emit(
+                self.name, payload, user_id=user_id, link_id=link_id, origin=self.origin, span=span
+            )
         except Exception as exc:
             if client.settings.strict:
                 raise
@@ -136,62 +161,45 @@ class _Recipe:
                 "extraction_failed", event_name=self.name, error=exc, origin=self.origin
             )
 
-    def _emit(
+    def _payload(
         self,
         client: Client,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         result: Any,
-        error: BaseException | None,
-        started: float,
-        outcome: str,
-    ) -> None:
-        call = None
-        if self.when is not None or self.payload_fn is not None:
-            call = Call(self.bind(args, kwargs), result, error)
-            if self.when is not None and not self.when(call):
-                return
-        payload = dict(self.static)
-        has_result = outcome == _RETURNED
-        for field in self.arg_fields:
-            self._read(client, payload, field.key, field.path, field.get, args, kwargs, result)
-        if has_result:
-            for field in self.result_fields:
-                self._read(client, payload, field.key, field.path, field.get, args, kwargs, result)
-        if call is not None and self.payload_fn is not None:
-            payload.update(self.payload_fn(call))
-        if error is not None:
-            payload["error"] = type(error).__name__
-        if outcome == _CLOSED:
-            payload["outcome"] = _CLOSED
-        if self.timing:
-            payload["duration_ms"] = (perf_counter() - started) * 1000.0
-        user_id = link_id = None
-        if self.user_get is not None and (has_result or not self.user_get[2]):
-            user_id = self._read(client, None, "user_id", *self.user_get[:2], args, kwargs, result)
-        if self.link_get is not None and (has_result or not self.link_get[2]):
-            link_id = self._read(client, None, "link_id", *self.link_get[:2], args, kwargs, result)
-        client.emit(self.name, payload, user_id=user_id, link_id=link_id, origin=self.origin)
-
-    def _read(
-        self,
-        client: Client,
-        payload: dict[str, Any] | None,
-        key: str,
-        path: str,
-        get: Getter,
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, Any],
-        result: Any,
-    ) -> Any:
+        has_result: bool,
+    ) -> dict[str, Any]:
+        payload = dict(self.static) if self.static else {}
+        fields = self.all_fields if has_result else self.arg_fields
         try:
-            value = get(args, kwargs, result)
+            for key, get in fields:
+                payload[key] = get(args, kwargs, result)
+        except PathError:
+            # Rare: read the fields one by one to leave out (and report) each failing path.
+            for key, get in fields:
+                try:
+                    payload[key] = get(args, kwargs, result)
+                except PathError as exc:
+                    self._path_failed(client, key, exc)
+        return payload
+
+    def _identity_value(
+        self,
+        client: Client,
+        spec: tuple[str, Getter, bool],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        result: Any,
+        outcome: str,
+    ) -> Any:
+        key, get, reads_result = spec
+        if reads_result and outcome is not _RETURNED:
+            return None
+        try:
+            return get(args, kwargs, result)
         except PathError as exc:
             self._path_failed(client, key, exc)
             return None
-        if payload is not None:
-            payload[key] = value
-        return value
 
     def _path_failed(self, client: Client, key: str, error: PathError) -> None:
         message = (
@@ -228,14 +236,15 @@ def _sync_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         client = recipe.client or get_client()
         if client.settings.disabled:
             return wrapped(*args, **kwargs)
+        span = current_span()
         started = perf_counter() if recipe.timing else 0.0
         try:
             result = wrapped(*args, **kwargs)
         except Exception as exc:
             if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED, span)
             raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED, span)
         return result
 
     return wrapper
@@ -248,14 +257,15 @@ def _async_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         client = recipe.client or get_client()
         if client.settings.disabled:
             return await wrapped(*args, **kwargs)
+        span = current_span()
         started = perf_counter() if recipe.timing else 0.0
         try:
             result = await wrapped(*args, **kwargs)
         except Exception as exc:
             if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED, span)
             raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED, span)
         return result
 
     return wrapper
@@ -269,17 +279,18 @@ def _generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Generator[Any, Any, Any]:
+        span = current_span()
         started = perf_counter() if recipe.timing else 0.0
         try:
             result = yield from generator
         except GeneratorExit:
-            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED)
+            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED, span)
             raise
         except Exception as exc:
             if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED, span)
             raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED)
+        recipe.emit(client, instance, args, kwargs, result, None, started, _RETURNED, span)
         return result
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -299,6 +310,7 @@ def _async_generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> AsyncGenerator[Any, Any]:
+        span = current_span()
         started = perf_counter() if recipe.timing else 0.0
         try:
             try:
@@ -323,13 +335,13 @@ def _async_generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
                         except StopAsyncIteration:
                             break
         except GeneratorExit:
-            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED)
+            recipe.emit(client, instance, args, kwargs, None, None, started, _CLOSED, span)
             raise
         except Exception as exc:
             if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED)
+                recipe.emit(client, instance, args, kwargs, None, exc, started, _RAISED, span)
             raise
-        recipe.emit(client, instance, args, kwargs, None, None, started, _RETURNED)
+        recipe.emit(client, instance, args, kwargs, None, None, started, _RETURNED, span)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         client = recipe.client or get_client()

@@ -2,43 +2,102 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import time
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["Event", "Payload", "PayloadValue"]
+__all__ = ["Event", "Payload", "PayloadValue", "new_event_id"]
 
 PayloadValue = str | int | float | bool
 Payload = dict[str, PayloadValue]
 
+_MISSING = object()
 
-@dataclasses.dataclass(slots=True)
+
+def new_event_id() -> str:
+    """A random (version 4) UUID as a string, for de-duplication of retried sends."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class Event:
     """One Weespin event, validated and ready for a transport.
 
     The payload is already flat and holds only ``str``, ``int``, ``float`` and ``bool``.
     ``device_id`` is usually ``None`` here: transports that talk to the API attach the
-    device at send time, after the lazy device initialization.
+    device at send time, after the lazy device initialization. ``event_id`` is a UUID made
+    on first access (by the transport, off the caller's path) and then never changes, so
+    every retry of the event carries the same one.
 
     Example::
 
-        event = Event(name="purchase", payload={"amount": 19.99})
+        event = Event("purchase", {"amount": 19.99})
         event.to_wire(device_id="ws_device_1")["event_name"]  # 'purchase'
     """
 
-    name: str
-    payload: Payload = dataclasses.field(default_factory=dict)
-    user_id: str | None = None
-    link_id: str | None = None
-    device_id: str | None = None
-    #: A UUID (hex string) that stays the same on every retry, for de-duplication.
-    event_id: str = ""
-    #: Seconds since the epoch when the event was tracked.
-    timestamp: float = dataclasses.field(default_factory=time.time)
-    trace_id: str | None = None
-    span_id: str | None = None
+    __slots__ = (
+        "_event_id",
+        "device_id",
+        "link_id",
+        "name",
+        "payload",
+        "span",
+        "span_id",
+        "timestamp",
+        "trace_id",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        payload: Payload | None = None,
+        user_id: str | None = None,
+        link_id: str | None = None,
+        device_id: str | None = None,
+        timestamp: float | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        span: Any = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.name = name
+        self.payload: Payload = {} if payload is None else payload
+        self.user_id = user_id
+        self.link_id = link_id
+        self.device_id = device_id
+        #: Seconds since the epoch when the event was tracked.
+        self.timestamp = time.time() if timestamp is None else timestamp
+        self.trace_id = trace_id
+        self.span_id = span_id
+        #: The OpenTelemetry span that was current when the tracked call started, if any.
+        self.span = span
+        self._event_id = event_id
+
+    @property
+    def event_id(self) -> str:
+        """A UUID that stays the same on every retry, for de-duplication."""
+        event_id = self._event_id
+        if event_id is None:
+            event_id = self._event_id = new_event_id()
+        return event_id
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(name={self.name!r}, payload={self.payload!r}, user_id={self.user_id!r}, "
+            f"link_id={self.link_id!r}, device_id={self.device_id!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.event_id == other.event_id and self.to_wire() == other.to_wire()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def timestamp_iso(self) -> str:
@@ -62,8 +121,7 @@ class Event:
             body["link_id"] = self.link_id
         body["payload"] = self.payload
         if metadata:
-            if self.event_id:
-                body["event_id"] = self.event_id
+            body["event_id"] = self.event_id
             body["timestamp"] = self.timestamp_iso
             if self.trace_id is not None:
                 body["trace_id"] = self.trace_id
@@ -78,16 +136,11 @@ class Event:
         """
         if name is not None and self.name != name:
             return False
-        identity: Mapping[str, Any] = {
-            "user_id": self.user_id,
-            "link_id": self.link_id,
-            "device_id": self.device_id,
-        }
         for key, expected in fields.items():
-            actual = identity[key] if key in identity else self.payload.get(key, _MISSING)
+            if key in ("user_id", "link_id", "device_id"):
+                actual = getattr(self, key)
+            else:
+                actual = self.payload.get(key, _MISSING)
             if actual != expected:
                 return False
         return True
-
-
-_MISSING = object()

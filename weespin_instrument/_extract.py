@@ -130,27 +130,54 @@ def _positional_getter(index: int, name: str, default: Any, positional_only: boo
     return get
 
 
+_MAPPING_TYPES: dict[type, bool] = {dict: True}
+
+
+def _is_mapping(value: object) -> bool:
+    kind = type(value)
+    verdict = _MAPPING_TYPES.get(kind)
+    if verdict is None:
+        verdict = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
+    return verdict
+
+
+def _step(path: str, value: Any, segment: str) -> Any:
+    if value is None:
+        raise PathError(path, f"None before {segment!r}")
+    if _is_mapping(value):
+        try:
+            return value[segment]
+        except KeyError:
+            raise PathError(path, f"no key {segment!r}") from None
+    try:
+        return getattr(value, segment)
+    except AttributeError:
+        raise PathError(
+            path, f"{type(value).__name__} object has no attribute {segment!r}"
+        ) from None
+
+
 def _follow(path: str, root: Getter, segments: tuple[str, ...]) -> Getter:
     if not segments:
         return root
+    if len(segments) == 1:
+        (segment,) = segments
+
+        def get_one(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> Any:
+            value = root(args, kwargs, result)
+            if value is not None and not _is_mapping(value):
+                try:
+                    return getattr(value, segment)
+                except AttributeError:
+                    pass
+            return _step(path, value, segment)
+
+        return get_one
 
     def get(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> Any:
         value = root(args, kwargs, result)
         for segment in segments:
-            if value is None:
-                raise PathError(path, f"None before {segment!r}")
-            if isinstance(value, Mapping):
-                try:
-                    value = value[segment]
-                except KeyError:
-                    raise PathError(path, f"no key {segment!r}") from None
-            else:
-                try:
-                    value = getattr(value, segment)
-                except AttributeError:
-                    raise PathError(
-                        path, f"{type(value).__name__} object has no attribute {segment!r}"
-                    ) from None
+            value = _step(path, value, segment)
         return value
 
     return get

@@ -57,7 +57,7 @@ class BaseTransport:
         class PrintTransport(BaseTransport):
             def send(self, event: Event) -> None:
                 print(event.name, event.payload)
-                self.reporter.count("sent")
+                self.reporter.count_sent()
     """
 
     #: Whether events need a device id from the API (HTTP transports do).

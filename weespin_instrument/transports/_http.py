@@ -71,7 +71,7 @@ class HttpTransport(BaseTransport):
         except WeespinError as exc:
             self._failed(event, exc)
             return
-        self.reporter.count("sent")
+        self.reporter.count_sent()
 
     def close(self, timeout: float | None = None) -> None:
         self.api.close()

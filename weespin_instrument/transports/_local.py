@@ -34,7 +34,7 @@ class MemoryTransport(BaseTransport):
     def send(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
-        self.reporter.count("sent")
+        self.reporter.count_sent()
 
     def clear(self) -> None:
         """Forget the events kept so far."""
@@ -89,7 +89,7 @@ class ConsoleTransport(BaseTransport):
         stream = self._stream or sys.stdout
         with self._lock:
             stream.write(line + "\n")
-        self.reporter.count("sent")
+        self.reporter.count_sent()
 
     def flush(self, timeout: float | None = None) -> bool:
         (self._stream or sys.stdout).flush()
