@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import ENV_API_KEY, Settings
 from ._retry import RetryPolicy, parse_retry_after
+from ._suppress import suppress_instrumentation
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -178,7 +179,8 @@ class WeespinAPI:
         headers = {"Authorization": self.settings.api_key or "", "Content-Type": "application/json"}
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = self._http().post(path, content=content, headers=headers)
+            with suppress_instrumentation():
+                response = self._http().post(path, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"POST {path} timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
