@@ -163,20 +163,15 @@ class Client:
             return None
         self.reporter.count_tracked()
         try:
-            event = build_event(
+            event = self.prepare(
                 name,
                 payload,
                 user_id=user_id,
                 link_id=link_id,
                 device_id=device_id,
-                default_device_id=settings.device_id,
-                trace_correlation=settings.trace_correlation,
                 origin=origin,
                 span=span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
-            if redacted:
-                self.reporter.count("redacted", redacted)
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
             sensitive_raise = exc.reason == "sensitive_data" and settings.sensitive_data == "raise"
@@ -192,7 +187,7 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            self._report_unconfigured(exc, event.name, origin)
+            self._report_unconfigured(exc, name if isinstance(name, str) else None, origin)
             return None
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
@@ -204,6 +199,38 @@ class Client:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
+        return event
+
+    def prepare(
+        self,
+        name: object,
+        payload: Mapping[str, Any] | None,
+        *,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+    ) -> Event:
+        """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
+
+        Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
+        delivers events itself (the OpenTelemetry bridge does).
+        """
+        event = build_event(
+            name,
+            payload,
+            user_id=user_id,
+            link_id=link_id,
+            device_id=device_id,
+            default_device_id=self.settings.device_id,
+            trace_correlation=self.settings.trace_correlation,
+            origin=origin,
+            span=span,
+        )
+        event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+        if redacted:
+            self.reporter.count("redacted", redacted)
         return event
 
     def flush(self, timeout: float | None = 5.0) -> bool:
