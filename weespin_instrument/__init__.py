@@ -11,14 +11,14 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import context
 from ._client import Client
 from ._config import Settings
 from ._context import identify
-from ._decorators import EventDecorator, track_event
 from ._device import DeviceStore, FileDeviceStore, MemoryDeviceStore
 from ._event import Event
-from ._extract import Call
 from ._facade import configure, flush, get_client, shutdown, stats, track
 from ._reporting import DroppedEvent, Stats
 from ._tracked import TrackedEvent, tracked
@@ -31,6 +31,10 @@ from .errors import (
     ServerError,
     WeespinError,
 )
+
+if TYPE_CHECKING:
+    from ._decorators import EventDecorator, track_event
+    from ._extract import Call
 
 __version__ = "0.1.0"
 
@@ -65,3 +69,13 @@ __all__ = [
     "track_event",
     "tracked",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # @track_event pulls in wrapt, which imports asyncio and importlib.metadata: load it on
+    # first use so that `import weespin_instrument` stays cheap.
+    if name in ("track_event", "EventDecorator", "Call"):
+        from . import _decorators
+
+        return getattr(_decorators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

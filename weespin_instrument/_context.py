@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar, cast
-
-from typing_extensions import ParamSpec
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 __all__ = ["Identity", "current_identity", "identify", "wrap"]
 
@@ -98,6 +95,8 @@ class identify:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
+        import inspect  # here, not at import: inspect is heavy and only decorators need it
+
         fields = self._fields
         if inspect.iscoroutinefunction(func):
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import TracebackType
@@ -169,6 +168,8 @@ class tracked:
         )
 
     def __call__(self, func: F) -> F:
+        import inspect  # here, not at import: inspect is heavy and only decorators need it
+
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
