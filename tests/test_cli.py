@@ -199,8 +199,9 @@ def test_without_a_command_it_prints_help_and_returns_2(
 
 def test_every_command_of_the_table_is_a_subcommand() -> None:
     parser = build_parser()
+    required = {"send": ["purchase"]}
     for command in COMMANDS:
-        args = parser.parse_args([command.name])
+        args = parser.parse_args([command.name, *required.get(command.name, [])])
         assert args.command is command
 
 
@@ -228,3 +229,83 @@ def test_collector_refuses_a_negative_latency(capsys: pytest.CaptureFixture[str]
 
     assert status == 2
     assert "latency" in err
+
+
+# -- send and doctor ---------------------------------------------------------------------------
+
+SECRET = "wsk_cli_SECRET_value_9876"
+
+
+def test_send_delivers_one_event_with_typed_fields(
+    collector: Collector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "send",
+            "purchase",
+            "amount=19.99",
+            "quantity=2",
+            "gift=true",
+            "currency=EUR",
+            "--user",
+            "u_42",
+            "--base-url",
+            collector.url,
+            "--api-key",
+            SECRET,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    [stored] = collector.events()
+    assert stored["event_name"] == "purchase"
+    assert stored["payload"] == {"amount": 19.99, "quantity": 2, "gift": True, "currency": "EUR"}
+    assert stored["user_id"] == "u_42"
+    assert out.startswith("sent 'purchase' event_id=")
+    assert SECRET not in out
+
+
+def test_send_refuses_a_field_without_equals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["send", "purchase", "amount", "--api-key", SECRET]) == 2
+    assert "'amount' is not key=value" in capsys.readouterr().err
+
+
+def test_send_reports_an_invalid_payload(
+    collector: Collector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        ["send", "purchase", "amount=NaN", "--base-url", collector.url, "--api-key", SECRET]
+    )
+    assert status == 1
+    assert "not sent (invalid_payload)" in capsys.readouterr().out
+    assert collector.events() == []
+
+
+def test_doctor_walks_through_every_step(
+    collector: Collector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["doctor", "--base-url", collector.url, "--api-key", SECRET])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("ok   configuration: base_url=" + collector.url)
+    assert "api_key=…9876" in lines[0]
+    assert lines[1].startswith("ok   device initialization: POST /initialize-device gave device")
+    assert lines[2] == "ok   test event: POST /events accepted a 'weespin_doctor' event"
+    assert SECRET not in out
+    assert [row["event_name"] for row in collector.events()] == ["weespin_doctor"]
+
+
+def test_doctor_names_the_failing_step_without_leaking_the_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEESPIN_API_KEY", raising=False)
+    assert main(["doctor", "--base-url", "http://127.0.0.1:9"]) == 1
+    assert capsys.readouterr().out == (
+        "FAIL configuration: no API key: set WEESPIN_API_KEY or pass --api-key\n"
+    )
+    with Collector(api_key="the-right-one") as keyed:
+        assert main(["doctor", "--base-url", keyed.url, "--api-key", SECRET]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL device initialization: the Weespin API refused the API key …9876" in out
+    assert SECRET not in out

@@ -291,6 +291,65 @@ def _format_payload(payload: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+# -- send and doctor -----------------------------------------------------------------------
+
+
+def _api_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", default=None, help="API URL (default: WEESPIN_BASE_URL)")
+    parser.add_argument("--api-key", default=None, help="API key (default: WEESPIN_API_KEY)")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from ._config import Settings
+
+    return Settings.resolve(api_key=args.api_key, base_url=args.base_url)
+
+
+def _send_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="event name, e.g. purchase")
+    parser.add_argument("fields", nargs="*", metavar="key=value", help="payload fields")
+    parser.add_argument("--user", default=None, help="user id")
+    parser.add_argument("--link", default=None, help="generated link id")
+    _api_arguments(parser)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """``weespin-instrument send``: one event through the full pipeline, synchronously.
+
+    Example::
+
+        $ weespin-instrument send purchase amount=19.99 currency=EUR --user u_42
+    """
+    from ._doctor import parse_field, send_one
+
+    try:
+        payload = dict(parse_field(field) for field in args.fields)
+        settings = _settings(args)
+    except (ValueError, ConfigurationError) as exc:
+        print(f"weespin-instrument send: {exc}", file=sys.stderr)
+        return 2
+    return send_one(
+        settings, args.name, payload, user_id=args.user, link_id=args.link, out=sys.stdout
+    )
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """``weespin-instrument doctor``: configuration, key suffix, device init, a test event.
+
+    Example::
+
+        $ WEESPIN_BASE_URL=http://127.0.0.1:8765 weespin-instrument doctor
+    """
+    from ._doctor import run_doctor as doctor
+
+    try:
+        settings = _settings(args)
+    except ConfigurationError as exc:
+        print(f"FAIL configuration: {exc}", file=sys.stdout)
+        return 1
+    return doctor(settings, sys.stdout)
+
+
 # -- the parser ----------------------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
@@ -298,6 +357,13 @@ COMMANDS: tuple[Command, ...] = (
         "collector", "run a local Weespin-compatible collector", _collector_arguments, run_collector
     ),
     Command("events", "list the events a local collector received", _events_arguments, run_events),
+    Command("send", "send one event through the full pipeline", _send_arguments, run_send),
+    Command(
+        "doctor",
+        "check configuration, key, device init and a test event",
+        _api_arguments,
+        run_doctor,
+    ),
 )
 """Every subcommand, in the order ``--help`` shows them."""
 
