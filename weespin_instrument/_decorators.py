@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, SupportsIndex, TypeVar
 
 import wrapt
 
+from . import _facade
 from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
@@ -233,7 +234,7 @@ def _callable_kind(func: Any) -> Any:
 
 def _sync_wrapper(recipe: _Recipe) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        client = recipe.client or get_client()
+        client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return wrapped(*args, **kwargs)
         span = current_span()
@@ -254,7 +255,7 @@ def _async_wrapper(recipe: _Recipe) -> Callable[..., Any]:
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        client = recipe.client or get_client()
+        client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return await wrapped(*args, **kwargs)
         span = current_span()
@@ -294,7 +295,7 @@ def _generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         return result
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        client = recipe.client or get_client()
+        client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return wrapped(*args, **kwargs)
         return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
@@ -344,7 +345,7 @@ def _async_generator_wrapper(recipe: _Recipe) -> Callable[..., Any]:
         recipe.emit(client, instance, args, kwargs, None, None, started, _RETURNED, span)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        client = recipe.client or get_client()
+        client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return wrapped(*args, **kwargs)
         return run(client, wrapped(*args, **kwargs), instance, args, kwargs)

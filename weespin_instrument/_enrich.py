@@ -27,6 +27,8 @@ def current_span() -> Any:
 
 
 _NOT_CAPTURED: Any = object()
+#: Event names already validated: most events reuse a handful of names.
+_known_names: set[str] = set()
 
 
 def build_event(
@@ -47,7 +49,11 @@ def build_event(
     ``span`` is the span captured when the tracked call started; by default, the current one.
     Raises :class:`~weespin_instrument.InvalidEventError` for anything the API refuses.
     """
-    event_name = validate_event_name(name, origin=origin)
+    event_name = name if name.__class__ is str and name in _known_names else None
+    if event_name is None:
+        event_name = validate_event_name(name, origin=origin)
+        if len(_known_names) < 1024:
+            _known_names.add(event_name)
     identity = current_identity()
     if user_id is None:
         user_id = identity.user_id
