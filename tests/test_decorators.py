@@ -501,3 +501,35 @@ def test_arbitrary_arguments_never_make_a_decorated_function_raise(value: Any, e
         return value
 
     assert identity(value, extra=extra) is value
+
+
+def test_a_failing_when_or_payload_callable_drops_the_event_not_the_call(
+    client: Client, memory: MemoryTransport
+) -> None:
+    def broken(call: weespin.Call) -> Any:
+        raise RuntimeError("bug in my predicate")
+
+    guarded = build_function(track_event("purchase", when=broken, client=client))
+    described = build_function(track_event("purchase", broken, client=client))
+    assert guarded(Item("A1")) == Receipt("r_A1")
+    assert described(Item("A2")) == Receipt("r_A2")
+    assert memory.events == []
+    assert client.stats().dropped == {"extraction_failed": 2}
+
+
+def test_a_failing_path_is_counted_and_logged_once_per_function_and_path(
+    client: Client, memory: MemoryTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    buy = build_function(
+        track_event("purchase", {"sku": "item.sku", "x": "item.nope"}, client=client)
+    )
+    for n in range(3):
+        buy(Item(f"A{n}"))
+    assert [e.payload for e in memory.events] == [{"sku": "A0"}, {"sku": "A1"}, {"sku": "A2"}]
+    assert client.stats().missing_fields == 3
+    logged = [r.getMessage() for r in caplog.records if r.name == "weespin_instrument"]
+    assert logged == [
+        "weespin: event 'purchase' (from build_function.<locals>.buy), payload key 'x': path "
+        "'item.nope': Item object has no attribute 'nope'. The key was left out; check the "
+        "path, or make the value always present. (logged once per function and path)"
+    ]
