@@ -113,7 +113,8 @@ class WeespinAPI:
     def initialize_device(self) -> str:
         """``POST`` the init path and return ``event.device_info.device_id``."""
         path = self.settings.init_path
-        data = self._post(path, None)
+        # The docs show no body; an empty JSON object is what a JSON endpoint accepts either way.
+        data = self._post(path, {})
         try:
             device_id = data["event"]["device_info"]["device_id"]
         except (KeyError, TypeError):
@@ -159,7 +160,7 @@ class WeespinAPI:
                 )
             return self._client
 
-    def _post(self, path: str, body: dict[str, Any] | None) -> Any:
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
         started = time.monotonic()
         attempt = 0
         while True:
@@ -173,11 +174,11 @@ class WeespinAPI:
                 if self.on_retry is not None:
                     self.on_retry()
 
-    def _post_once(self, path: str, body: dict[str, Any] | None) -> Any:
+    def _post_once(self, path: str, body: dict[str, Any]) -> Any:
         import httpx
 
         headers = {"Authorization": self.settings.api_key or "", "Content-Type": "application/json"}
-        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        content = json.dumps(body, separators=(",", ":")).encode()
         try:
             with suppress_instrumentation():
                 response = self._http().post(path, content=content, headers=headers)
