@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = ["DeviceManager", "DeviceStore", "FileDeviceStore", "MemoryDeviceStore"]
@@ -66,21 +64,25 @@ class FileDeviceStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser()
+        self.path = os.path.expanduser(os.fspath(path))
 
     def __repr__(self) -> str:
-        return f"FileDeviceStore({str(self.path)!r})"
+        return f"FileDeviceStore({self.path!r})"
 
     def load(self) -> str | None:
         try:
-            text = self.path.read_text(encoding="utf-8").strip()
+            with open(self.path, encoding="utf-8") as file:
+                text = file.read().strip()
         except FileNotFoundError:
             return None
         return text or None
 
     def save(self, device_id: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".device-", dir=self.path.parent)
+        import tempfile  # only needed here, and costly to import
+
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".device-", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(device_id + "\n")
@@ -88,7 +90,7 @@ class FileDeviceStore:
                 os.fsync(file.fileno())
             os.replace(tmp, self.path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            os.unlink(tmp)
             raise
 
 
