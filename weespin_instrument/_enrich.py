@@ -47,6 +47,7 @@ def build_event(
 
     Explicit values win over :func:`identify`'s, which win over the configured device id.
     ``span`` is the span captured when the tracked call started; by default, the current one.
+    Its trace and span ids are attached when it is sampled (recorded by the tracer).
     Raises :class:`~weespin_instrument.InvalidEventError` for anything the API refuses.
     """
     event_name = name if name.__class__ is str and name in _known_names else None
@@ -70,8 +71,8 @@ def build_event(
     if span is _NOT_CAPTURED:
         span = current_span()
     trace_id = span_id = None
-    if span is not None and trace_correlation:
-        context = span.get_span_context()
+    context = span.get_span_context() if span is not None and trace_correlation else None
+    if context is not None and context.trace_flags.sampled:
         trace_id = format(context.trace_id, "032x")
         span_id = format(context.span_id, "016x")
     return Event(

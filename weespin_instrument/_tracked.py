@@ -8,6 +8,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from ._enrich import current_span
 from ._facade import get_client
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class TrackedEvent:
             event.user_id = user.id
     """
 
-    __slots__ = ("_discarded", "_started", "link_id", "name", "payload", "user_id")
+    __slots__ = ("_discarded", "_span", "_started", "link_id", "name", "payload", "user_id")
 
     def __init__(
         self,
@@ -46,6 +47,8 @@ class TrackedEvent:
         self.link_id = link_id
         self._discarded = False
         self._started = perf_counter()
+        # The span current when the block started: span events belong on it.
+        self._span = current_span()
 
     def __repr__(self) -> str:
         return f"TrackedEvent({self.name!r}, payload={self.payload!r}, user_id={self.user_id!r})"
@@ -143,7 +146,9 @@ class tracked:
         if self._timing:
             payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
         client = self._client or get_client()
-        client.emit(event.name, payload, user_id=event.user_id, link_id=event.link_id)
+        client.emit(
+            event.name, payload, user_id=event.user_id, link_id=event.link_id, span=event._span
+        )
 
     async def __aenter__(self) -> TrackedEvent:
         return self.__enter__()

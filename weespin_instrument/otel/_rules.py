@@ -1,0 +1,253 @@
+"""Rules that turn spans and span events someone else created into Weespin events.
+
+Everything is checked when the rule is built (names, paths, option types); matching and
+extraction at span end are a name test and a few dictionary reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._paths import MISSING, CompiledPath, MatchedSpanEvent, compile_event_path, compile_span_path
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = ["Derived", "NameMatcher", "SpanEventRule", "SpanRule"]
+
+S = TypeVar("S")
+
+#: How a rule picks names: exact string, glob (``*``, ``?``, ``[...]``) or a predicate.
+NameMatcher = str | Callable[[str], bool]
+#: ``payload_from`` of a rule: a path, paths, ``{payload_key: path}`` or a callable.
+RulePayloadFrom = str | Iterable[str] | Mapping[str, str] | Callable[[Any], Mapping[str, Any]]
+
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+@dataclasses.dataclass
+class Derived:
+    """What a rule extracted from one span or span event."""
+
+    payload: dict[str, Any]
+    user_id: Any
+    link_id: Any
+    #: Paths that found nothing (their keys were left out).
+    missing: list[str]
+
+
+def _name_test(matcher: object, where: str) -> Callable[[str], bool]:
+    if isinstance(matcher, str) and matcher:
+        if _GLOB_CHARACTERS.isdisjoint(matcher):
+            return matcher.__eq__
+        pattern = re.compile(fnmatch.translate(matcher))
+        return lambda name: pattern.match(name) is not None
+    if callable(matcher):
+        return matcher
+    raise TypeError(
+        f"{where}: the name to match must be a non-empty string (exact, or a glob such as "
+        f"'POST /checkout*') or a callable taking the name, not {matcher!r}."
+    )
+
+
+class _Rule(Generic[S]):
+    """The machinery shared by :class:`SpanRule` and :class:`SpanEventRule`."""
+
+    _kind = ""
+    _name_option = ""
+
+    def __init__(
+        self,
+        name: NameMatcher,
+        event: str,
+        payload_from: RulePayloadFrom | None,
+        payload: Mapping[str, Any] | None,
+        user_id_from: str | None,
+        link_id_from: str | None,
+        when: Callable[[S], bool] | None,
+    ) -> None:
+        shown = name if isinstance(name, str) else getattr(name, "__qualname__", repr(name))
+        self.description = f"{self._kind}({self._name_option}={shown!r}, event={event!r})"
+        where = self.description
+        if not isinstance(event, str) or not event.strip():
+            raise TypeError(f"{where}: event= must be a non-empty string (the Weespin event name).")
+        if payload is not None and not isinstance(payload, Mapping):
+            raise TypeError(f"{where}: payload= must be a mapping of static fields.")
+        if when is not None and not callable(when):
+            raise TypeError(f"{where}: when= must be a callable returning a bool.")
+        self._matches = _name_test(name, where)
+        self.event = event
+        self.payload_from = payload_from
+        self.payload = payload
+        self.user_id_from = user_id_from
+        self.link_id_from = link_id_from
+        self.when = when
+        self._static = dict(payload or {})
+        self._payload_fn: Callable[[S], Mapping[str, Any]] | None = None
+        self._fields: tuple[tuple[str, CompiledPath[S]], ...] = ()
+        if callable(payload_from) and not isinstance(payload_from, str):
+            self._payload_fn = payload_from
+        else:
+            self._fields = self._compile_fields(payload_from, where)
+        self._user = None if user_id_from is None else self._compile(user_id_from, where)
+        self._link = None if link_id_from is None else self._compile(link_id_from, where)
+
+    def __repr__(self) -> str:
+        return self.description
+
+    def _compile(self, path: object, where: str) -> CompiledPath[S]:
+        raise NotImplementedError
+
+    def _compile_fields(
+        self, payload_from: object, where: str
+    ) -> tuple[tuple[str, CompiledPath[S]], ...]:
+        if payload_from is None:
+            return ()
+        if isinstance(payload_from, Mapping):
+            pairs = []
+            for key, path in payload_from.items():
+                if not isinstance(key, str) or not key:
+                    raise TypeError(f"{where}: payload_from keys must be non-empty strings.")
+                pairs.append((key, self._compile(path, where)))
+            return tuple(pairs)
+        if isinstance(payload_from, str):
+            payload_from = [payload_from]
+        if not isinstance(payload_from, Iterable):
+            raise TypeError(
+                f"{where}: payload_from must be a path, a list of paths, a mapping "
+                f"{{payload_key: path}} or a callable, not {type(payload_from).__name__}."
+            )
+        seen: dict[str, str] = {}
+        fields = []
+        for path in payload_from:
+            compiled = self._compile(path, where)
+            if compiled.key in seen:
+                raise TypeError(
+                    f"{where}: paths {seen[compiled.key]!r} and {compiled.path!r} both give the "
+                    f"payload key {compiled.key!r}; name the keys with a mapping, e.g. "
+                    f"payload_from={{'{compiled.key}': {compiled.path!r}, ...}}."
+                )
+            seen[compiled.key] = compiled.path
+            fields.append((compiled.key, compiled))
+        return tuple(fields)
+
+    def matches(self, name: str) -> bool:
+        """Whether this rule applies to a span (or span event) called ``name``."""
+        return bool(self._matches(name))
+
+    def derive(self, source: S) -> Derived | None:
+        """The event's fields from ``source``; ``None`` when ``when`` says no.
+
+        Exceptions from user callables (``when``, ``payload_from``) propagate: the
+        processor counts them.
+        """
+        if self.when is not None and not self.when(source):
+            return None
+        payload = dict(self._static)
+        missing: list[str] = []
+        for key, field in self._fields:
+            value = field.get(source)
+            if value is MISSING:
+                missing.append(field.path)
+            else:
+                payload[key] = value
+        if self._payload_fn is not None:
+            payload.update(self._payload_fn(source))
+        return Derived(
+            payload,
+            _identity(self._user, source, missing),
+            _identity(self._link, source, missing),
+            missing,
+        )
+
+
+def _identity(path: CompiledPath[S] | None, source: S, missing: list[str]) -> Any:
+    if path is None:
+        return None
+    value = path.get(source)
+    if value is MISSING:
+        missing.append(path.path)
+        return None
+    return value
+
+
+class SpanRule(_Rule["ReadableSpan"]):
+    """Derive a Weespin event from each finished span whose name matches.
+
+    ``span_name``: the exact name, a glob (``fnmatch``, case-sensitive: ``"POST /checkout*"``)
+    or a callable taking the name. Paths start at ``attributes``, ``resource``, ``status``,
+    ``name`` or ``duration_ms``; after ``attributes.`` / ``resource.`` the rest is one
+    attribute key, dots included. ``payload_from`` is a path, a list of paths (the payload key
+    is the attribute key, or the last segment for the other roots), ``{payload_key: path}``
+    or a callable taking the ``ReadableSpan``. ``when`` takes the ``ReadableSpan``. A path
+    that finds nothing leaves its key out. Unknown roots raise ``TypeError`` here.
+
+    Example::
+
+        SpanRule("POST /checkout", event="purchase",
+                 payload_from={"amount": "attributes.order.total", "ok": "status"},
+                 user_id_from="attributes.enduser.id",
+                 when=lambda span: span.status.is_ok)
+    """
+
+    _kind = "SpanRule"
+    _name_option = "span_name"
+
+    def __init__(
+        self,
+        span_name: NameMatcher,
+        event: str,
+        *,
+        payload_from: RulePayloadFrom | None = None,
+        payload: Mapping[str, Any] | None = None,
+        user_id_from: str | None = None,
+        link_id_from: str | None = None,
+        when: Callable[[ReadableSpan], bool] | None = None,
+    ) -> None:
+        self.span_name = span_name
+        super().__init__(span_name, event, payload_from, payload, user_id_from, link_id_from, when)
+
+    def _compile(self, path: object, where: str) -> CompiledPath[ReadableSpan]:
+        return compile_span_path(path, where=where)
+
+
+class SpanEventRule(_Rule[MatchedSpanEvent]):
+    """Derive a Weespin event from each span event (someone else's) whose name matches.
+
+    ``event_name`` matches like ``SpanRule.span_name``. Paths: ``attributes.<key>`` and
+    ``name`` are the span event's, ``resource.<key>`` its span's resource, and ``span.``
+    followed by a span path reads the enclosing span (``span.attributes.http.route``,
+    ``span.status``, ``span.duration_ms``). ``when`` and a ``payload_from`` callable take a
+    :class:`MatchedSpanEvent`. Span events recorded by ``SpanEventTransport`` never match:
+    the processor forwards those as they are.
+
+    Example::
+
+        SpanEventRule("exception", event="app_error",
+                      payload_from={"type": "attributes.exception.type",
+                                    "route": "span.attributes.http.route"})
+    """
+
+    _kind = "SpanEventRule"
+    _name_option = "event_name"
+
+    def __init__(
+        self,
+        event_name: NameMatcher,
+        event: str,
+        *,
+        payload_from: RulePayloadFrom | None = None,
+        payload: Mapping[str, Any] | None = None,
+        user_id_from: str | None = None,
+        link_id_from: str | None = None,
+        when: Callable[[MatchedSpanEvent], bool] | None = None,
+    ) -> None:
+        self.event_name = event_name
+        super().__init__(event_name, event, payload_from, payload, user_id_from, link_id_from, when)
+
+    def _compile(self, path: object, where: str) -> CompiledPath[MatchedSpanEvent]:
+        return compile_event_path(path, where=where)
