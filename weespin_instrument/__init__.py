@@ -19,7 +19,7 @@ from ._config import Settings
 from ._context import identify
 from ._device import DeviceStore, FileDeviceStore, MemoryDeviceStore
 from ._event import Event
-from ._facade import configure, flush, get_client, shutdown, stats, track
+from ._facade import Flushing, configure, flush, flushing, get_client, shutdown, stats, track
 from ._reporting import DroppedEvent, Stats
 from ._tracked import TrackedEvent, tracked
 from .errors import (
@@ -49,6 +49,7 @@ __all__ = [
     "Event",
     "EventDecorator",
     "FileDeviceStore",
+    "Flushing",
     "InvalidEventError",
     "MemoryDeviceStore",
     "RateLimitedError",
@@ -61,6 +62,7 @@ __all__ = [
     "configure",
     "context",
     "flush",
+    "flushing",
     "get_client",
     "identify",
     "shutdown",

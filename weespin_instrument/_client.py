@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import logging
+import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import ENV_API_KEY, SensitiveDataPolicy, Settings
+from ._config import ENV_API_KEY, OverflowPolicy, SensitiveDataPolicy, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import DroppedEvent, Reporter, Stats, logger
@@ -25,8 +28,8 @@ __all__ = ["TRANSPORT_NAMES", "Client"]
 
 TRANSPORT_NAMES = ("background", "sync", "console", "memory", "none")
 
-#: Seconds the exit hook waits for queued events before reporting them as not delivered.
-EXIT_DRAIN_TIMEOUT = 5.0
+#: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
+EXIT_DRAIN_TIMEOUT = Settings.exit_timeout
 
 
 def _make_transport(name: str, settings: Settings) -> Transport:
@@ -75,6 +78,12 @@ class Client:
         max_retry_time: float | None = None,
         init_path: str | None = None,
         events_path: str | None = None,
+        max_queue: int | None = None,
+        overflow: OverflowPolicy | None = None,
+        block_timeout: float | None = None,
+        max_in_flight: int | None = None,
+        outbox: str | os.PathLike[str] | None = None,
+        exit_timeout: float | None = None,
         settings: Settings | None = None,
     ) -> None:
         if settings is None:
@@ -95,6 +104,12 @@ class Client:
                 max_retry_time=max_retry_time,
                 init_path=init_path,
                 events_path=events_path,
+                max_queue=max_queue,
+                overflow=overflow,
+                block_timeout=block_timeout,
+                max_in_flight=max_in_flight,
+                outbox=outbox,
+                exit_timeout=exit_timeout,
             )
         if isinstance(settings.transport, str) and settings.transport not in TRANSPORT_NAMES:
             names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
@@ -251,18 +266,41 @@ class Client:
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Flush (bounded by ``timeout``), then close the transport. Idempotent.
 
-        Events still queued after the deadline are counted as dropped (``shutdown``).
+        Events still queued after the deadline are counted as dropped (``shutdown``) and
+        one warning says how many.
 
         Example::
 
             client.shutdown(timeout=5.0)
         """
+        return self._shutdown(timeout)
+
+    def _shutdown(self, timeout: float | None, *, at_exit: bool = False) -> bool:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         if transport is None:
             return True
+        before = self.reporter.snapshot().dropped.get("shutdown", 0)
         delivered = transport.flush(timeout)
         transport.close(0.0 if not delivered else timeout)
+        left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
+        if left:
+            outbox = getattr(transport, "outbox", None)
+            kept = (
+                f"; they stay in the outbox {outbox.path} for the next process to send"
+                if outbox is not None
+                else ""
+            )
+            last = self.reporter.snapshot().last_error
+            logger.log(
+                logging.ERROR if at_exit else logging.WARNING,
+                "weespin: %s with %d event(s) not delivered after %s s (last error: %s)%s",
+                "exiting" if at_exit else "shut down",
+                left,
+                "no limit" if timeout is None else f"{timeout:.1f}",
+                last or "none; the API may be slow",
+                kept,
+            )
         return delivered
 
     def stats(self) -> Stats:
@@ -315,18 +353,14 @@ _clients_to_drain: weakref.WeakSet[Client] = weakref.WeakSet()
 
 @atexit.register
 def _drain_at_exit() -> None:
+    # One deadline for all clients, counted from the start of the drain: their senders work
+    # in parallel, so waiting for them one after the other costs no extra time.
+    started = time.monotonic()
     for client in list(_clients_to_drain):
         if client._closed:
             continue
+        left = client.settings.exit_timeout - (time.monotonic() - started)
         try:
-            delivered = client.shutdown(timeout=EXIT_DRAIN_TIMEOUT)
+            client._shutdown(max(0.0, left), at_exit=True)
         except Exception:
             logger.exception("weespin: error while delivering events at exit")
-            continue
-        if not delivered:
-            left = client.stats().dropped.get("shutdown", 0)
-            logger.error(
-                "weespin: exiting with %d event(s) not delivered after %.1f s",
-                left,
-                EXIT_DRAIN_TIMEOUT,
-            )

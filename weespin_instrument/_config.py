@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     from ._reporting import DroppedEvent
     from .transports import Transport
 
-__all__ = ["DEFAULT_BASE_URL", "SensitiveDataPolicy", "Settings"]
+__all__ = ["DEFAULT_BASE_URL", "OverflowPolicy", "SensitiveDataPolicy", "Settings"]
 
 DEFAULT_BASE_URL = "https://developer.weespin.io"
 SensitiveDataPolicy = Literal["redact", "drop_event", "raise", "off"]
 _SENSITIVE_POLICIES = ("redact", "drop_event", "raise", "off")
+#: What the background transport does with a new event when its queue is full.
+OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
+_OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 
 #: Environment variables, documented in README.md's table.
 ENV_API_KEY = "WEESPIN_API_KEY"
@@ -26,6 +29,7 @@ ENV_BASE_URL = "WEESPIN_BASE_URL"
 ENV_DISABLED = "WEESPIN_DISABLED"
 ENV_STRICT = "WEESPIN_STRICT"
 ENV_TRANSPORT = "WEESPIN_TRANSPORT"
+ENV_OUTBOX = "WEESPIN_OUTBOX"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -77,6 +81,19 @@ class Settings:
     #: Attach the active OpenTelemetry span's ids to events.
     trace_correlation: bool = True
     on_error: Callable[[DroppedEvent], object] | None = dataclasses.field(default=None, repr=False)
+    #: Background transport: events held at most (queued, waiting for a retry, in flight).
+    max_queue: int = 10_000
+    #: Background transport, queue full: ``drop_newest``, ``drop_oldest`` or ``block``.
+    overflow: OverflowPolicy = "drop_newest"
+    #: With ``overflow="block"``: seconds a caller waits for room before dropping its event.
+    block_timeout: float = 1.0
+    #: Background transport: requests in flight at most.
+    max_in_flight: int = 64
+    #: Background transport: a SQLite file where each event is committed before ``send()``
+    #: returns and kept until the API accepted it (durable, opt-in).
+    outbox: str | None = None
+    #: Seconds the exit hook waits for queued events before reporting them as not delivered.
+    exit_timeout: float = 5.0
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -109,6 +126,10 @@ class Settings:
             given["strict"] = _env_flag(env, ENV_STRICT)
         if "transport" not in given and env.get(ENV_TRANSPORT):
             given["transport"] = env[ENV_TRANSPORT].strip()
+        if "outbox" in given:
+            given["outbox"] = os.fspath(given["outbox"])
+        elif env.get(ENV_OUTBOX, "").strip():
+            given["outbox"] = env[ENV_OUTBOX].strip()
         settings = cls(**{k: v for k, v in given.items() if v is not None})
         settings._check()
         return settings
@@ -133,8 +154,30 @@ class Settings:
                 f"(got timeout={self.timeout}, max_attempts={self.max_attempts}, "
                 f"max_retry_time={self.max_retry_time})."
             )
+        self._check_delivery()
         if self.api_key is not None and (not self.api_key.strip() or "\n" in self.api_key):
             raise ConfigurationError(
                 f"the API key is blank or spans lines; set {ENV_API_KEY} to the key from the "
                 "Weespin dashboard (Application -> Configuration -> Integration)."
+            )
+
+    def _check_delivery(self) -> None:
+        if self.overflow not in _OVERFLOW_POLICIES:
+            allowed = ", ".join(repr(p) for p in _OVERFLOW_POLICIES)
+            raise ConfigurationError(
+                f"overflow={self.overflow!r} is not a policy; use one of {allowed}."
+            )
+        if self.max_queue < 1 or self.max_in_flight < 1:
+            raise ConfigurationError(
+                f"max_queue and max_in_flight must be >= 1 (got max_queue={self.max_queue}, "
+                f"max_in_flight={self.max_in_flight})."
+            )
+        if self.block_timeout < 0 or self.exit_timeout < 0:
+            raise ConfigurationError(
+                f"block_timeout and exit_timeout must be >= 0 (got block_timeout="
+                f"{self.block_timeout}, exit_timeout={self.exit_timeout})."
+            )
+        if self.outbox is not None and not self.outbox.strip():
+            raise ConfigurationError(
+                f"outbox must be a file path (set it with configure(outbox=...) or {ENV_OUTBOX})."
             )

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from typing_extensions import ParamSpec
 
 from ._client import Client
 
 if TYPE_CHECKING:
-    from ._config import SensitiveDataPolicy
+    from ._config import OverflowPolicy, SensitiveDataPolicy
     from ._device import DeviceStore
     from ._event import Event
     from ._reporting import DroppedEvent, Stats
     from .transports import Transport
 
-__all__ = ["configure", "flush", "get_client", "shutdown", "stats", "track"]
+__all__ = [
+    "Flushing",
+    "configure",
+    "flush",
+    "flushing",
+    "get_client",
+    "shutdown",
+    "stats",
+    "track",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _default: Client | None = None
 _default_lock = threading.Lock()
@@ -65,6 +82,12 @@ def configure(
     max_retry_time: float | None = None,
     init_path: str | None = None,
     events_path: str | None = None,
+    max_queue: int | None = None,
+    overflow: OverflowPolicy | None = None,
+    block_timeout: float | None = None,
+    max_in_flight: int | None = None,
+    outbox: str | os.PathLike[str] | None = None,
+    exit_timeout: float | None = None,
 ) -> Client:
     """Configure the default client (optional: the environment is enough) and return it.
 
@@ -75,6 +98,11 @@ def configure(
     ``"none"``, or an instance. ``sensitive_data``: ``"redact"`` (default),
     ``"drop_event"``, ``"raise"`` or ``"off"``. ``send_metadata=False`` sends only the
     fields the API documents (no ``event_id``, ``timestamp``, trace ids).
+
+    Background transport (see ``docs/delivery.md``): ``max_queue`` (10,000 events held at
+    most), ``overflow`` (``"drop_newest"``, ``"drop_oldest"`` or ``"block"``, waiting up to
+    ``block_timeout`` seconds), ``max_in_flight`` (64 requests), ``outbox`` (a SQLite file
+    for durable delivery; ``WEESPIN_OUTBOX``), ``exit_timeout`` (5 s of delivery at exit).
 
     Example::
 
@@ -98,6 +126,12 @@ def configure(
             max_retry_time=max_retry_time,
             init_path=init_path,
             events_path=events_path,
+            max_queue=max_queue,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            max_in_flight=max_in_flight,
+            outbox=outbox,
+            exit_timeout=exit_timeout,
         )
     )
 
@@ -150,3 +184,111 @@ def stats() -> Stats:
         weespin.stats().sent
     """
     return get_client().stats()
+
+
+class Flushing:
+    """Flushes a client when a block or a call ends; made by :func:`flushing`.
+
+    ``delivered`` holds the last flush's result (``None`` before the first one).
+
+    Example::
+
+        with weespin.flushing(timeout=2.0) as done:
+            handle(request)
+        if not done.delivered:
+            log.warning("some events may not have left")
+    """
+
+    def __init__(self, timeout: float | None = 5.0, client: Client | None = None) -> None:
+        self.timeout = timeout
+        self.client = client
+        self.delivered: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"flushing(timeout={self.timeout!r})"
+
+    def flush(self) -> bool:
+        """Flush now: the given client, else the default one (if there is one)."""
+        client = self.client or _default
+        self.delivered = True if client is None else client.flush(self.timeout)
+        return self.delivered
+
+    def __enter__(self) -> Flushing:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.flush()
+
+    async def __aenter__(self) -> Flushing:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.flush)  # waiting must not block the event loop
+
+    def __call__(self, func: Callable[_P, _R]) -> Callable[_P, _R]:
+        """Decorate a function or a coroutine function: flush after each call returns."""
+        import inspect
+
+        timeout, client = self.timeout, self.client
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+                async with Flushing(timeout, client):
+                    return await func(*args, **kwargs)
+
+            return cast(Callable[_P, _R], run_async)
+
+        @functools.wraps(func)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with Flushing(timeout, client):
+                return func(*args, **kwargs)
+
+        return run
+
+
+@overload
+def flushing(func: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+
+
+@overload
+def flushing(timeout: float | None = 5.0, *, client: Client | None = None) -> Flushing: ...
+
+
+def flushing(
+    timeout: float | Callable[_P, _R] | None = 5.0, *, client: Client | None = None
+) -> Flushing | Callable[_P, _R]:
+    """Flush the default client (or ``client``) when a block or a function call ends.
+
+    For short-lived handlers (serverless functions, task workers) that may be frozen or
+    killed right after they return: their events leave before. A context manager (``with``
+    and ``async with``) and a decorator of functions and coroutine functions; with or
+    without arguments. The flush waits at most ``timeout`` seconds; an exception still
+    propagates, after the flush. In async code the wait runs in a thread: the event loop
+    keeps running.
+
+    Example::
+
+        @weespin.flushing(timeout=2.0)
+        def handler(event, context):
+            weespin.track("signup", {"plan": "pro"})
+
+        async def job():
+            async with weespin.flushing():
+                weespin.track("export_done")
+    """
+    if callable(timeout):
+        return Flushing()(timeout)
+    return Flushing(timeout, client)

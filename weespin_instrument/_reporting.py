@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -63,6 +65,9 @@ class Stats:
     Every tracked event ends up in exactly one of ``sent``, ``dropped`` (by reason) or,
     for now, ``queued`` / ``in_flight``. ``failed`` counts the dropped events whose
     delivery was attempted (reasons such as ``rejected`` or ``delivery_failed``).
+    ``queued`` counts events waiting to be sent, including those waiting for a retry or
+    for the end of an outage; ``in_flight``, those in a request right now. ``retried``
+    counts requests that were a retry of an earlier attempt.
 
     Example::
 
@@ -115,6 +120,7 @@ class Reporter:
         self._dropped: Counter[str] = Counter()
         self._logged: set[tuple[str | None, str]] = set()
         self._last_error: str | None = None
+        _live_reporters.add(self)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to counter ``name`` (``retried``, ``redacted``, ``missing_fields``).
@@ -159,6 +165,11 @@ class Reporter:
                     self._logged.add(("on_error", "hook_failed"))
                     logger.exception("weespin: the on_error hook raised; ignoring")
 
+    def note_failure(self, error: BaseException) -> None:
+        """Remember a failed attempt as the last error (the event itself may still go)."""
+        with self._lock:
+            self._last_error = f"attempt failed: {error}"
+
     def snapshot(self, *, queued: int = 0, in_flight: int = 0) -> Stats:
         """The counters now, as a :class:`Stats`."""
         with self._lock:
@@ -174,6 +185,20 @@ class Reporter:
                 dropped=dict(self._dropped),
                 last_error=self._last_error,
             )
+
+
+_live_reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread (a sender) may have held a reporter's lock at fork time: in the child,
+    # that thread does not exist and would never release it.
+    for reporter in list(_live_reporters):
+        reporter._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _value(counter: itertools.count[int]) -> int:

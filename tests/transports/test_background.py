@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import ssl
 import threading
+import time
+from pathlib import Path
 
-from weespin_instrument import Client
+import pytest
+
+from weespin_instrument import Client, DroppedEvent, Event, FileDeviceStore
 from weespin_instrument.collector import Collector
 from weespin_instrument.transports import BackgroundTransport
+from weespin_instrument.transports._aio import ssl_context
 
 KEY = "background-test-key"
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def test_it_is_the_default_and_delivers_after_flush(collector: Collector) -> None:
@@ -53,3 +70,334 @@ def test_close_with_a_dead_api_counts_what_was_left(collector: Collector) -> Non
         client.track("open_app", {"n": n})
     assert client.shutdown(timeout=0.2) is False
     assert client.stats().dropped.get("shutdown", 0) >= 8  # all but the one being sent
+
+
+# -- overflow ----------------------------------------------------------------------------------
+
+
+def test_drop_oldest_keeps_the_newest_events(collector: Collector) -> None:
+    collector.set_latency(300)
+    transport = BackgroundTransport(
+        api_key=KEY,
+        base_url=collector.url,
+        device_id="ws_device_1",
+        max_queue=5,
+        overflow="drop_oldest",
+    )
+    client = Client(transport=transport)
+    for n in range(50):
+        client.track("open_app", {"n": n})
+    collector.set_latency(0)
+    assert client.flush(timeout=10.0)
+    stats = client.stats()
+    assert stats.sent + stats.dropped["queue_full"] == 50
+    assert 49 in {row["payload"]["n"] for row in collector.events()}
+    client.shutdown()
+
+
+def test_block_waits_for_room_then_queues(collector: Collector) -> None:
+    collector.set_latency(100)
+    transport = BackgroundTransport(
+        api_key=KEY,
+        base_url=collector.url,
+        device_id="ws_device_1",
+        max_queue=2,
+        max_in_flight=2,
+        overflow="block",
+        block_timeout=30.0,
+    )
+    client = Client(transport=transport)
+    for n in range(8):
+        client.track("open_app", {"n": n})
+    assert client.flush(timeout=10.0)
+    assert client.stats().dropped == {}
+    assert len(collector.events()) == 8
+    client.shutdown()
+
+
+def test_block_gives_up_after_its_timeout(collector: Collector) -> None:
+    collector.set_latency(5000)
+    transport = BackgroundTransport(
+        api_key=KEY,
+        base_url=collector.url,
+        device_id="ws_device_1",
+        max_queue=1,
+        overflow="block",
+        block_timeout=0.2,
+    )
+    client = Client(transport=transport)
+    client.track("open_app")
+    started = time.monotonic()
+    client.track("open_app")  # the queue is full until the first request ends, in 5 s
+    waited = time.monotonic() - started
+    assert client.stats().dropped == {"queue_full": 1}
+    assert 0.15 <= waited < 4.0  # it blocked, and not until room appeared
+    client.shutdown(timeout=0.0)
+
+
+def test_block_never_blocks_a_running_event_loop(collector: Collector) -> None:
+    collector.set_latency(5000)
+    transport = BackgroundTransport(
+        api_key=KEY,
+        base_url=collector.url,
+        device_id="ws_device_1",
+        max_queue=1,
+        overflow="block",
+        block_timeout=60.0,
+    )
+    client = Client(transport=transport)
+
+    async def handler() -> None:
+        for _ in range(3):
+            client.track("open_app")
+
+    asyncio.run(asyncio.wait_for(handler(), timeout=10.0))  # fails if a call blocked
+    assert client.stats().dropped == {"queue_full": 2}
+    client.shutdown(timeout=0.0)
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_a_refused_event_is_not_retried(collector: Collector, status: int) -> None:
+    collector.fail_next(1, status=status)
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    stats = client.stats()
+    assert stats.dropped == {"rejected": 1} and stats.failed == 1 and stats.retried == 0
+    assert [r["status"] for r in collector.request_log] == [status]
+    client.shutdown()
+
+
+def test_a_server_error_is_retried_with_the_same_event_id(collector: Collector) -> None:
+    collector.fail_next(2, status=500)
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+    event = client.track("open_app")
+    assert event is not None and client.flush(timeout=10.0)
+    attempts = collector.request_log
+    assert [r["status"] for r in attempts] == [500, 500, 200]
+    assert {r["event_id"] for r in attempts} == {event.event_id}
+    assert client.stats().retried == 2 and client.stats().sent == 1
+    client.shutdown()
+
+
+def test_retry_after_is_honoured(collector: Collector) -> None:
+    collector.fail_next(1, status=429, retry_after=1)
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    first, second = collector.request_log
+    assert (first["status"], second["status"]) == (429, 200)
+    assert second["monotonic"] - first["monotonic"] >= 1.0
+    client.shutdown()
+
+
+def test_retry_after_is_capped_by_max_backoff(collector: Collector) -> None:
+    collector.fail_next(1, status=503, retry_after=3600)
+    transport = BackgroundTransport(
+        api_key=KEY, base_url=collector.url, device_id="ws_device_1", max_backoff=0.2
+    )
+    client = Client(transport=transport)
+    client.track("open_app")
+    assert client.flush(timeout=10.0)  # not an hour
+    assert [r["status"] for r in collector.request_log] == [503, 200]
+    client.shutdown()
+
+
+def test_the_retry_budget_is_bounded(collector: Collector) -> None:
+    collector.fail_next(3, status=500)
+    reports: list[DroppedEvent] = []
+    client = Client(
+        api_key=KEY,
+        base_url=collector.url,
+        device_id="ws_device_1",
+        max_attempts=2,
+        on_error=reports.append,
+    )
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    assert client.stats().dropped == {"delivery_failed": 1}
+    assert [r.reason for r in reports] == ["delivery_failed"]
+    assert len(collector.request_log) == 2
+    client.shutdown()
+
+
+# -- the device --------------------------------------------------------------------------------
+
+
+def test_events_wait_for_a_failing_device_initialization(collector: Collector) -> None:
+    collector.fail_next(2, status=503, path="init")
+    client = Client(api_key=KEY, base_url=collector.url)
+    for n in range(10):
+        client.track("open_app", {"n": n})
+    assert client.flush(timeout=20.0)
+    assert len(collector.events()) == 10
+    assert len(collector.devices()) == 1
+    assert collector.stats()["init_requests"] == 3
+    assert client.stats().dropped == {}
+    client.shutdown()
+
+
+def test_a_given_device_id_skips_initialization(collector: Collector) -> None:
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_given")
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    assert collector.devices() == []
+    assert collector.events()[0]["device_id"] == "ws_device_given"
+    client.shutdown()
+
+
+def test_a_stored_device_is_reused(collector: Collector, tmp_path: Path) -> None:
+    store = FileDeviceStore(tmp_path / "device")
+    for _ in range(2):
+        client = Client(api_key=KEY, base_url=collector.url, device_store=store)
+        client.track("open_app")
+        assert client.flush(timeout=10.0)
+        client.shutdown()
+    assert collector.stats()["init_requests"] == 1
+    assert {row["device_id"] for row in collector.events()} == {store.load()}
+
+
+# -- a refused key -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device_id", [None, "ws_device_1"], ids=["on-init", "on-events"])
+def test_a_refused_key_stops_delivery_with_one_error(
+    caplog: pytest.LogCaptureFixture, device_id: str | None
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="weespin_instrument")
+    key = "wsk_wrong_key_LAST"
+    with Collector(api_key="the-right-key") as collector:
+        client = Client(api_key=key, base_url=collector.url, device_id=device_id)
+        for n in range(30):
+            client.track("open_app", {"n": n})
+        assert client.flush(timeout=10.0)
+        requests_then = len(collector.request_log)
+        for n in range(30):
+            client.track("open_app", {"n": n})
+        assert client.flush(timeout=10.0)
+        assert len(collector.request_log) == requests_then  # nothing more was sent
+        client.shutdown()
+    assert requests_then <= 1 + 64
+    assert client.stats().dropped == {"unauthorized": 60}
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "WEESPIN_API_KEY" in errors[0].getMessage() and "…LAST" in errors[0].getMessage()
+    assert key not in caplog.text and key[:-4] not in caplog.text
+
+
+# -- flush, close, stats -----------------------------------------------------------------------
+
+
+def test_every_tracked_event_is_accounted_for(collector: Collector) -> None:
+    collector.fail_next(3, status=400)
+    client = Client(api_key=KEY, base_url=collector.url)
+    for n in range(200):
+        client.track("open_app", {"n": n})
+    assert client.flush(timeout=10.0)
+    stats = client.stats()
+    assert stats.tracked == 200
+    assert stats.sent + stats.dropped_total == 200
+    assert (stats.sent, stats.dropped) == (197, {"rejected": 3})
+    assert (stats.queued, stats.in_flight) == (0, 0)
+    client.shutdown()
+
+
+def test_stats_show_what_waits_during_an_outage(collector: Collector) -> None:
+    collector.fail_next(1_000, status=503)
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+    for n in range(100):
+        client.track("open_app", {"n": n})
+    assert client.flush(timeout=0.5) is False
+    stats = client.stats()
+    assert stats.queued + stats.in_flight == 100 and stats.dropped == {}
+    assert stats.last_error is not None and "503" in stats.last_error
+    client.shutdown(timeout=0.0)
+    assert client.stats().dropped == {"shutdown": 100}
+
+
+def test_events_expire_after_max_event_age_during_an_outage() -> None:
+    transport = BackgroundTransport(
+        api_key=KEY,
+        base_url=f"http://127.0.0.1:{free_port()}",
+        device_id="ws_device_1",
+        max_event_age=0.3,
+    )
+    client = Client(transport=transport)
+    for n in range(20):
+        client.track("open_app", {"n": n})
+    assert client.flush(timeout=20.0)
+    assert client.stats().dropped == {"delivery_failed": 20}
+    client.shutdown()
+
+
+def test_flush_from_the_sender_thread_does_not_deadlock(collector: Collector) -> None:
+    results: list[bool] = []
+    collector.fail_next(1, status=400)
+    client: Client
+
+    def on_error(dropped: DroppedEvent) -> None:
+        results.append(client.flush(timeout=60.0))
+
+    transport = BackgroundTransport(
+        api_key=KEY, base_url=collector.url, device_id="ws_device_1", max_in_flight=1
+    )
+    client = Client(transport=transport, on_error=on_error)
+    client.track("open_app")
+    client.track("open_app")  # still queued when the first one's hook runs, in the sender
+    assert client.flush(timeout=10.0)  # False if the hook had blocked the sender for 60 s
+    assert results == [False]
+    client.shutdown()
+
+
+def test_close_is_idempotent_and_later_events_are_closed(collector: Collector) -> None:
+    transport = BackgroundTransport(api_key=KEY, base_url=collector.url)
+    transport.attach(Client(transport=transport).reporter)
+    transport.close(timeout=1.0)
+    transport.close(timeout=1.0)
+    transport.send(Event("open_app"))
+    assert transport.reporter.snapshot().dropped == {"closed": 1}
+    assert transport.flush(timeout=1.0)
+
+
+def test_our_requests_create_no_spans(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry import context
+
+    from weespin_instrument.transports._aio import AsyncAPI
+
+    seen: list[object] = []
+    original = AsyncAPI.post_event
+
+    async def post_event(self: AsyncAPI, body: bytes) -> None:
+        seen.append(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY))
+        await original(self, body)
+
+    monkeypatch.setattr(AsyncAPI, "post_event", post_event)
+    client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    assert seen == [True]
+    client.shutdown()
+
+
+def test_proxies_come_from_the_environment(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The collector serves absolute-form requests too, so it can stand in for a proxy.
+    monkeypatch.setenv("HTTP_PROXY", collector.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = Client(api_key=KEY, base_url="http://weespin.invalid", device_id="ws_device_1")
+    client.track("open_app")
+    assert client.flush(timeout=10.0)
+    assert [row["event_name"] for row in collector.events()] == ["open_app"]
+    client.shutdown()
+
+
+def test_tls_is_verified_by_default() -> None:
+    context = ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

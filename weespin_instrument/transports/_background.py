@@ -1,37 +1,68 @@
-"""The default transport: the caller only enqueues; a sender thread delivers."""
+"""The default transport: the caller only enqueues; a sender thread delivers concurrently."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
-import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal
+import weakref
+from typing import TYPE_CHECKING, Any
 
-from .._config import Settings
+from .._config import OverflowPolicy, Settings
+from .._device import DeviceManager, DeviceStore
+from ..errors import AuthenticationError, ConfigurationError, DeliveryError
 from ._base import BaseTransport
-from ._http import HttpTransport
+from ._fork import keep_forever
+from ._inbox import FlushMarker, Inbox
 
 if TYPE_CHECKING:
     from .._event import Event
-    from .._reporting import Reporter
+    from ._engine import Sender
+    from ._outbox import Outbox
 
-__all__ = ["BackgroundTransport"]
+__all__ = ["DEFAULT_MAX_EVENT_AGE", "BackgroundTransport"]
 
-OverflowPolicy = Literal["drop_newest", "drop_oldest"]
+#: Seconds an event may wait for an unreachable API before it is dropped (without an outbox).
+DEFAULT_MAX_EVENT_AGE = 600.0
+#: Extra seconds :meth:`BackgroundTransport.close` allows the sender to stop after its timeout.
+_STOP_GRACE = 1.0
+#: Seconds a fork waits for a sender that is still starting (importing aiohttp).
+_FORK_WAIT = 10.0
+_DEFAULT: Any = object()
+
+_getpid = os.getpid
 
 
 class BackgroundTransport(BaseTransport):
-    """Queues events (bounded) and delivers them from a sender thread started on first use.
+    """Queues events (bounded) and delivers them from one sender thread, many at a time.
 
-    ``send`` never waits on the network: when the queue is full the event is dropped and
-    counted (``queue_full``). ``flush`` waits for the queue to drain; ``close`` drains
-    with a deadline and counts what was left (``shutdown``). A forked child starts its own
-    queue and thread; events queued in the parent before the fork stay the parent's.
+    ``send`` only appends to a queue: no lock, no network, about a microsecond. The sender
+    thread, started on the first event, keeps up to ``max_in_flight`` requests in flight
+    over aiohttp keep-alive connections, retries transient failures (exponential backoff,
+    full jitter, ``Retry-After``), waits out outages behind a circuit breaker, and accounts
+    for every event: sent, or dropped with a reason in ``stats()``.
+
+    - ``max_queue``: events held at most (queued, waiting for a retry, or in flight).
+      When full, ``overflow`` decides: ``"drop_newest"`` (default) drops the new event,
+      ``"drop_oldest"`` the oldest queued one, ``"block"`` waits up to ``block_timeout``
+      seconds for room, then drops (never inside a running event loop: there it drops).
+    - ``max_event_age``: seconds an event may wait for an unreachable API before it is
+      dropped (``delivery_failed``); default 600 s, no limit with an outbox; ``None``: no limit.
+    - ``outbox``: a SQLite file; each event is committed there before ``send`` returns and
+      removed once the API accepted it; what a dead process left is sent by the next one.
+    - A 401/403 stops delivery for good: one error is logged, every event is dropped and
+      counted (``unauthorized``).
+    - A forked child gets its own queue, thread and connections. Events queued in the parent
+      before the fork stay the parent's: the child neither sends nor counts them.
+
+    Settings not given are read from ``settings``, else the environment (``WEESPIN_*``).
 
     Example::
 
-        weespin.configure(transport=BackgroundTransport(max_queue=50_000))
+        weespin.configure(transport=BackgroundTransport(max_queue=50_000, overflow="drop_oldest"))
+        weespin.configure(outbox="/var/lib/myapp/weespin-outbox.sqlite")  # the same, by name
     """
 
     needs_api = True
@@ -40,105 +71,335 @@ class BackgroundTransport(BaseTransport):
         self,
         *,
         settings: Settings | None = None,
-        max_queue: int = 10_000,
-        overflow: OverflowPolicy = "drop_newest",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        device_store: DeviceStore | None = None,
+        max_queue: int | None = None,
+        overflow: OverflowPolicy | None = None,
+        block_timeout: float | None = None,
+        max_in_flight: int | None = None,
+        outbox: str | os.PathLike[str] | None = None,
+        max_event_age: float | None = _DEFAULT,
         **options: Any,
     ) -> None:
         super().__init__()
-        self.delivery = HttpTransport(settings=settings, **options)
-        self.delivery.attach(self.reporter)
-        self.settings = self.delivery.settings
-        self.max_queue = max_queue
-        self.overflow = overflow
-        self._start_lock = threading.Lock()
+        given = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "device_store": device_store,
+            "max_queue": max_queue,
+            "overflow": overflow,
+            "block_timeout": block_timeout,
+            "max_in_flight": max_in_flight,
+            "outbox": outbox,
+            **options,
+        }
+        if settings is None:
+            settings = Settings.resolve(**given)
+        else:
+            changes = {k: v for k, v in given.items() if v is not None}
+            if "outbox" in changes:
+                changes["outbox"] = os.fspath(changes["outbox"])
+            if changes:
+                settings = dataclasses.replace(settings, **changes)
+                settings._check()
+        if not settings.api_key:
+            raise ConfigurationError(
+                "no Weespin API key: set WEESPIN_API_KEY or call configure(api_key=...)."
+            )
+        self.settings = settings
+        self.max_queue = settings.max_queue
+        self.overflow: OverflowPolicy = settings.overflow
+        self.block_timeout = settings.block_timeout
+        self.max_in_flight = settings.max_in_flight
+        self.outbox: Outbox | None = None
+        if settings.outbox is not None:
+            from ._outbox import Outbox
+
+            self.outbox = Outbox(settings.outbox)
+        if max_event_age is _DEFAULT:
+            max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
+        self.max_event_age: float | None = max_event_age
+        self.devices = DeviceManager(self._initialize_device, store=settings.device_store)
+        self._refusal: str | None = None  # "closed" or "unauthorized": send() drops at once
+        self._auth_error: AuthenticationError | None = None
         self._reset()
+        _live.add(self)
 
     def __repr__(self) -> str:
         return f"BackgroundTransport(base_url={self.settings.base_url!r})"
 
-    def attach(self, reporter: Reporter) -> None:
-        super().attach(reporter)
-        self.delivery.attach(reporter)
+    # -- the caller's side -----------------------------------------------------------------------
 
     def send(self, event: Event) -> None:
-        if self._pid != os.getpid():
-            self._reset()
-        if self._thread is None:
-            self._start()
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            if self.overflow == "drop_oldest":
-                self._drop_oldest()
-                self._queue.put_nowait(event)
-            else:
-                self.reporter.dropped("queue_full", event=event)
+        """Queue ``event`` for delivery. Never waits on the network; never raises for delivery.
+
+        With an outbox, returns once the event is committed to it (a short transaction).
+        """
+        if self._pid != _getpid():
+            self._after_fork()
+        if self._refusal is not None:
+            self._refuse(event)
+            return
+        inbox = self._inbox
+        items = inbox.items
+        if len(items) + inbox.taken >= self.max_queue and not self._make_room(event, inbox):
+            return
+        if self.outbox is not None:
+            self.outbox.add(event)
+        items.append(event)
+        if inbox.idle:
+            inbox.idle = False
+            self._wake()
 
     def flush(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = self._queue.all_tasks_done
-        with done:
-            while self._queue.unfinished_tasks:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                done.wait(remaining)
-        return True
+        """Wait until every event queued before this call has been sent or dropped.
+
+        ``True`` if that happened within ``timeout`` seconds (``None``: no limit). Called from
+        the sender's own thread (an ``on_error`` hook), it cannot wait and returns ``False``.
+
+        Example::
+
+            transport.flush(timeout=2.0)
+        """
+        if self._pid != _getpid():
+            self._after_fork()
+        inbox = self._inbox
+        if self._thread is None:
+            backlog = 0
+            if self.outbox is not None and self._refusal is None:
+                backlog = self.outbox.backlog()
+            if not inbox.items and not backlog:
+                return True
+            if self._refusal is not None or not self._start():
+                return not inbox.items
+        else:
+            sender = self._sender
+            if sender is not None and not inbox.held() and not sender.backlog:
+                return True
+            if self._in_sender_thread():
+                return False
+        marker = FlushMarker()
+        with self._flush_lock:
+            inbox.markers_added += 1
+            inbox.items.append(marker)
+        if inbox.idle:
+            inbox.idle = False
+            self._wake()
+        return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        self.flush(timeout)
-        self._stopping.set()
+        """Flush (bounded by ``timeout``), stop the sender, count what is left as ``shutdown``.
+
+        Idempotent. Events sent after this are dropped as ``closed``. With an outbox, what
+        was not delivered stays in it for the next process.
+
+        Example::
+
+            transport.close(timeout=5.0)
+        """
+        if self._pid != _getpid():
+            self._after_fork()
+        started = time.monotonic()
+        if self._refusal != "closed":
+            self.flush(timeout)
+        self._refusal = "closed"
         thread = self._thread
-        if thread is not None and self._pid == os.getpid():
-            self._queue.put(None)
-            thread.join(timeout)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                self.reporter.dropped("shutdown", event=item)
-            self._queue.task_done()
-        self.delivery.close()
+        stopped = True
+        if thread is not None:
+            spent = time.monotonic() - started
+            remaining = 0.0 if timeout is None else max(0.0, timeout - spent)
+            self._ready.wait(remaining + _STOP_GRACE)  # a sender still starting: let it start
+            if self._sender is not None:
+                self._sender.stop()
+            thread.join(remaining + _STOP_GRACE)
+            stopped = not thread.is_alive()
+            if not stopped:
+                logging.getLogger("weespin_instrument").warning(
+                    "weespin: the sender did not stop within %.1f s", remaining + _STOP_GRACE
+                )
+        self._drain("shutdown")
+        if self.outbox is not None and stopped:
+            self.outbox.release()
 
     def pending(self) -> tuple[int, int]:
-        queued = self._queue.qsize()
-        return (queued, max(0, self._queue.unfinished_tasks - queued))
+        """``(queued, in_flight)``: events waiting (or waiting for a retry), and in a request."""
+        if self._pid != _getpid():
+            return (0, 0)
+        return self._inbox.pending()
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------------------
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._queue: queue.Queue[Event | None] = queue.Queue(self.max_queue)  # None: stop
+        self._pid = _getpid()
+        self._inbox = Inbox()
+        self._sender: Sender | None = None  # set by the sender thread once it runs
         self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._ready = threading.Event()
         self._start_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                thread = threading.Thread(target=self._run, name="weespin-sender", daemon=True)
-                thread.start()
-                self._thread = thread
-
-    def _drop_oldest(self) -> None:
-        try:
-            oldest = self._queue.get_nowait()
-        except queue.Empty:
+    def _after_fork(self) -> None:
+        # Runs in the child (at-fork hook, or the pid check as a fallback). The parent's
+        # sender, loop, connections and queued events stay the parent's: never touched here.
+        if self._pid == _getpid():
             return
-        self._queue.task_done()
-        if oldest is not None:
-            self.reporter.dropped("queue_full", event=oldest)
+        if self._sender is not None:
+            keep_forever(self._sender, self._thread)
+        if self.outbox is not None:
+            self.outbox.after_fork()
+        self._reset()
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
+    def _wake(self) -> None:
+        sender = self._sender
+        if sender is not None:
+            sender.wake()
+        elif self._thread is None and not self._start():
+            self._inbox.idle = True
+        # else: the sender is starting; its first pump takes everything queued so far.
+
+    def _start(self) -> bool:
+        """Start the sender thread (once); ``False`` if it cannot start."""
+        with self._start_lock:
+            if self._thread is not None:
+                return True
+            thread = threading.Thread(
+                target=self._run_sender, args=(self._inbox,), name="weespin-sender", daemon=True
+            )
             try:
-                if item is None:
-                    return
-                self.delivery.send(item)
-            except Exception as exc:  # a bug of ours must not kill the sender
-                self.reporter.dropped("transport_error", event=item, error=exc)
-            finally:
-                self._queue.task_done()
+                thread.start()
+            except RuntimeError:  # interpreter shutting down: nothing can deliver any more
+                return False
+            self._thread = thread
+            return True
+
+    def _run_sender(self, inbox: Inbox) -> None:
+        # The sender thread: aiohttp and asyncio are imported here, not on a caller's send().
+        # Until _ready is set, a fork waits (see _before_fork): a child forked while this
+        # thread holds an import lock would deadlock on its first import of the same module.
+        try:
+            from ._engine import Sender
+
+            if self.settings.base_url.startswith("https:"):
+                from ._aio import ssl_context
+
+                ssl_context()  # imports certifi and ssl now, not during a request
+
+            sender = Sender(
+                inbox=inbox,
+                settings=self.settings,
+                reporter=self.reporter,
+                devices=self.devices,
+                max_in_flight=self.max_in_flight,
+                max_event_age=self.max_event_age,
+                outbox=self.outbox,
+                on_refused=self._on_refused,
+            )
+            if self.outbox is not None:
+                sender.backlog = self.outbox.backlog()
+        except Exception:
+            logging.getLogger("weespin_instrument").exception("weespin: the sender cannot start")
+            self._ready.set()
+            return
+        self._sender = sender
+        self._ready.set()
+        sender.run()
+
+    def _in_sender_thread(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.ident == threading.get_ident()
+
+    def _initialize_device(self) -> str:
+        sender = self._sender
+        if sender is None:
+            raise DeliveryError("the sender is not running")
+        return sender.initialize_blocking()
+
+    def _on_refused(self, error: AuthenticationError) -> None:
+        self._auth_error = error
+        if self._refusal is None:
+            self._refusal = "unauthorized"
+
+    def _refuse(self, event: Event) -> None:
+        if self._refusal == "unauthorized":
+            self.reporter.dropped(
+                "unauthorized", event=event, error=self._auth_error, level=logging.DEBUG
+            )
+        else:
+            self.reporter.dropped("closed", event=event)
+
+    def _make_room(self, event: Event, inbox: Inbox) -> bool:
+        """The queue is full: apply the overflow policy. ``True`` if ``event`` may be queued."""
+        if self.overflow == "drop_oldest":
+            items = inbox.items
+            try:
+                oldest = items.popleft()
+            except IndexError:
+                oldest = None  # everything held is in the sender's hands
+            if isinstance(oldest, FlushMarker):
+                items.appendleft(oldest)
+            elif oldest is not None:
+                if self.outbox is not None:
+                    self.outbox.discard([oldest.event_id])
+                self.reporter.dropped("queue_full", event=oldest)
+                return True
+        elif self.overflow == "block" and self._may_block() and self._wait_for_room(inbox):
+            return True
+        self.reporter.dropped("queue_full", event=event)
+        return False
+
+    def _may_block(self) -> bool:
+        if self._in_sender_thread():
+            return False
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False  # never block an event loop
+
+    def _wait_for_room(self, inbox: Inbox) -> bool:
+        deadline = time.monotonic() + self.block_timeout
+        while inbox.held() >= self.max_queue:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            inbox.space.clear()
+            inbox.want_space = True
+            if inbox.held() < self.max_queue:
+                break
+            inbox.space.wait(min(remaining, 0.05))  # bounded: a missed signal costs 50 ms
+        return True
+
+    def _drain(self, reason: str) -> None:
+        items = self._inbox.items
+        while items:
+            try:
+                item = items.popleft()
+            except IndexError:
+                break
+            if isinstance(item, FlushMarker):
+                item.done.set()
+            else:
+                self.reporter.dropped(reason, event=item, level=logging.DEBUG)
+
+
+_live: weakref.WeakSet[BackgroundTransport] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for transport in list(_live):
+        thread = transport._thread
+        starting = thread is not None and not transport._ready.is_set()
+        if starting and transport._pid == _getpid() and not transport._in_sender_thread():
+            transport._ready.wait(_FORK_WAIT)
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_live):
+        transport._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -1,0 +1,239 @@
+"""Delivery figures of the background transport, each beside a baseline measured in the same run.
+
+1. CPU per delivered event: process CPU (caller and sender threads together) per event
+   tracked and delivered to the local collector, against raw aiohttp's CPU per request
+   (64 in flight) to the same collector. The collector runs in its own process, so its
+   CPU is not counted. Target: at most 150 µs on the reference machine, where raw aiohttp
+   costs about 95 µs, i.e. at most ~1.6x raw aiohttp.
+2. Events per second delivered, with no injected latency and with 50 ms per request,
+   against one-at-a-time sending (the synchronous transport). Target: >= 1,000/s at 50 ms.
+3. What a ``track()`` call costs the caller (p50 / p99 / p99.9) while the API is healthy,
+   slow (500 ms per request) and down (nothing listens), against the pipeline alone
+   (``transport="none"``). Target: slow and down no worse than healthy beyond noise.
+4. RSS growth with 100,000 events queued (API down). Target: under 100 MB.
+
+Everything runs on 127.0.0.1 and is bounded in time (about a minute in all).
+
+    .venv/bin/python benchmarks/delivery.py [--events 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import engines
+
+from weespin_instrument import Client
+
+KEY = "bench-key"
+
+
+def payload(n: int) -> dict[str, object]:
+    return {"amount": 19.99 + n % 100, "currency": "EUR", "sku": f"sku-{n % 500}", "n": n}
+
+
+@contextmanager
+def collector(latency_ms: float = 0.0) -> Iterator[str]:
+    """The local collector in its own process (its CPU is not ours); yields its URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "weespin_instrument.cli",
+                "collector",
+                "--port",
+                "0",
+                "--db",
+                str(Path(tmp) / "events.sqlite"),
+                "--latency-ms",
+                str(latency_ms),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+            assert match, "the collector did not start"
+            yield match.group(0)
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+# -- 1 and 2: CPU per event and throughput ------------------------------------------------------
+
+
+def deliver(url: str, events: int) -> tuple[float, float]:
+    """(process CPU µs per delivered event, events per second) through the default transport."""
+    client = Client(api_key=KEY, base_url=url, max_queue=events + 1_000)
+    for n in range(300):  # warm up: the sender starts, imports aiohttp, initializes the device
+        client.track("warm_up", payload(n))
+    assert client.flush(timeout=60.0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for n in range(events):
+        client.track("purchase", payload(n))
+    assert client.flush(timeout=300.0), client.stats()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    stats = client.stats()
+    assert stats.sent == events + 300 and not stats.dropped, stats
+    client.shutdown()
+    return cpu / events * 1e6, events / wall
+
+
+def one_at_a_time(url: str, seconds: float) -> float:
+    """Events per second sending one event per blocking request (the sync transport)."""
+    client = Client(api_key=KEY, base_url=url, transport="sync")
+    client.track("warm_up")
+    sent, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds and sent < 10_000:
+        client.track("purchase", payload(sent))
+        sent += 1
+    rate = sent / (time.perf_counter() - started)
+    client.shutdown()
+    return rate
+
+
+# -- 3: what the caller pays ----------------------------------------------------------------------
+
+
+def caller_latency(url: str | None, calls: int) -> list[float]:
+    """Per-call ``track()`` durations in µs, paced at about 2,000 calls per second."""
+    if url is None:
+        client = Client(api_key=KEY, transport="none")
+    else:
+        client = Client(api_key=KEY, base_url=url, device_id="ws_device_bench")
+    for n in range(200):
+        client.track("warm_up", payload(n))
+    time.sleep(1.0)  # the sender is up (and, for a dead API, has met the outage)
+    durations: list[float] = []
+    clock = time.perf_counter_ns
+    for n in range(calls):
+        started = clock()
+        client.track("purchase", payload(n))
+        durations.append((clock() - started) / 1000)
+        if n % 10 == 9:
+            time.sleep(0.005)
+    client.shutdown(timeout=0.0)
+    return durations
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    cuts = statistics.quantiles(samples, n=1000)
+    return statistics.median(samples), cuts[989], cuts[998]
+
+
+# -- 4: memory ------------------------------------------------------------------------------------
+
+
+def queued_memory(events: int) -> tuple[float, int]:
+    """(RSS growth in MB, events queued) after tracking ``events`` with the API down."""
+    client = Client(
+        api_key=KEY, base_url=dead_url(), device_id="ws_device_bench", max_queue=events + 1_000
+    )
+    for n in range(100):
+        client.track("warm_up", payload(n))
+    time.sleep(1.0)
+    gc.collect()
+    before = rss_mb()
+    for n in range(events):
+        client.track("purchase", payload(n))
+    gc.collect()
+    grown = rss_mb() - before
+    queued = client.stats().queued + client.stats().in_flight
+    client.shutdown(timeout=0.0)
+    return grown, queued
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=10_000)
+    args = parser.parse_args()
+    multiprocessing.set_start_method("spawn")  # baselines run in fresh processes
+    events = args.events
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {events} events per run")
+    print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}\n")
+
+    with collector() as fast:
+        raw_aiohttp, _ = engines.measure("aiohttp", fast, 3000, 64)
+        cpu, rate = deliver(fast, events)
+        sync_rate = one_at_a_time(fast, 3.0)
+    with collector(latency_ms=50) as distant:
+        _, distant_rate = deliver(distant, min(events, 5_000))
+        distant_sync_rate = one_at_a_time(distant, 3.0)
+
+    print("1. CPU per delivered event (caller + sender; the collector runs elsewhere)")
+    print(f"   raw aiohttp, 64 in flight, per request:  {raw_aiohttp:7.0f} µs  (baseline)")
+    print(
+        f"   track() + background delivery, per event: {cpu:7.0f} µs  "
+        f"{cpu / raw_aiohttp:.2f}x raw aiohttp (target: <= 1.6x, i.e. 150 µs where raw is 95)"
+    )
+    print("\n2. Events per second delivered to the local collector")
+    print(
+        f"   no injected latency: {rate:7.0f}/s   one at a time: {sync_rate:7.0f}/s   "
+        f"{rate / sync_rate:6.1f}x"
+    )
+    print(
+        f"   50 ms per request:   {distant_rate:7.0f}/s   one at a time: "
+        f"{distant_sync_rate:7.0f}/s   {distant_rate / distant_sync_rate:6.1f}x "
+        "(target: >= 1,000/s)"
+    )
+
+    calls = 5_000
+    with collector() as healthy_url:
+        healthy = caller_latency(healthy_url, calls)
+    with collector(latency_ms=500) as slow_url:
+        slow = caller_latency(slow_url, calls)
+    down = caller_latency(dead_url(), calls)
+    pipeline = caller_latency(None, calls)
+    print(f"\n3. track() duration seen by the caller, µs ({calls} calls at ~2,000/s)")
+    print(f"   {'API':<26}{'p50':>8}{'p99':>8}{'p99.9':>8}   p99 vs healthy")
+    base_p99 = percentiles(healthy)[1]
+    for name, samples in [
+        ("none (pipeline only)", pipeline),
+        ("healthy", healthy),
+        ("slow (500 ms/request)", slow),
+        ("down (nothing listens)", down),
+    ]:
+        p50, p99, p999 = percentiles(samples)
+        print(f"   {name:<26}{p50:>8.1f}{p99:>8.1f}{p999:>8.1f}   {p99 / base_p99:5.2f}x")
+
+    grown, queued = queued_memory(100_000)
+    print("\n4. Memory with the API down")
+    print(
+        f"   {queued} events queued: RSS +{grown:.1f} MB "
+        f"({grown * 1024 * 1024 / max(queued, 1):.0f} bytes per event; target: < 100 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The inbox: where callers leave events for the sender, without a lock.
+
+Callers append to a :class:`collections.deque` (atomic under the GIL) and signal the
+sender only when it said it was idle, so a burst of calls costs one wake-up, not one per
+event. The sender pops from the left. Counters the sender alone writes (``taken``,
+``on_wire``) are read by callers for the queue bound and for stats; a read that races a
+write is off by one for an instant, which both uses tolerate.
+
+A flush is a :class:`FlushMarker` appended like an event: when the sender reaches it,
+everything queued before it has been taken, so the flush is done once the events the
+sender holds at that moment have settled (sent or dropped).
+
+Example::
+
+    inbox = Inbox()
+    inbox.items.append(event)
+    inbox.held()  # 1
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._event import Event
+
+__all__ = ["FlushMarker", "Inbox"]
+
+
+class FlushMarker:
+    """A flush request travelling through the inbox; ``done`` is set when it completes.
+
+    ``seq``: the sender's event sequence number when it reached the marker; events with a
+    lower number were queued before the flush. ``pending``: how many of those still settle.
+    """
+
+    __slots__ = ("done", "pending", "seq")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.seq = 0
+        self.pending = 0
+
+
+class Inbox:
+    """The state callers and the sender share. One per process (a forked child makes its own).
+
+    Example::
+
+        inbox = Inbox()
+        inbox.items.append(event)
+        if inbox.idle:
+            inbox.idle = False
+            wake_the_sender()
+    """
+
+    __slots__ = (
+        "idle",
+        "items",
+        "markers_added",
+        "markers_reached",
+        "on_wire",
+        "space",
+        "taken",
+        "want_space",
+    )
+
+    def __init__(self) -> None:
+        self.items: deque[Event | FlushMarker] = deque()
+        #: Set by the sender when it has nothing left to take; the next caller wakes it.
+        self.idle = True
+        #: Events the sender took and has not settled yet (written by the sender only).
+        self.taken = 0
+        #: Of those, how many are in a request right now (written by the sender only).
+        self.on_wire = 0
+        #: Flush markers put in ``items`` (by callers, under the transport's flush lock) and
+        #: taken out (by the sender): two counters, so neither side writes the other's.
+        self.markers_added = 0
+        self.markers_reached = 0
+        #: A caller waits for room (overflow "block"); the sender sets ``space`` on settling.
+        self.want_space = False
+        self.space = threading.Event()
+
+    def held(self) -> int:
+        """Events queued or in the sender's hands: what the queue bound counts."""
+        markers = self.markers_added - self.markers_reached
+        return len(self.items) - markers + self.taken
+
+    def pending(self) -> tuple[int, int]:
+        """``(queued, in_flight)`` for stats: in flight means in a request right now."""
+        on_wire = self.on_wire
+        return (max(0, self.held() - on_wire), on_wire)

@@ -1,0 +1,316 @@
+"""The durable outbox: events committed to SQLite before ``send()`` returns, removed once sent.
+
+At-least-once delivery across crashes: a row leaves the file only when the API accepted
+its event (or refused it for good: a 4xx other than 401/403, or its retry budget ran out).
+A process that dies leaves its rows behind; the next process that opens the file claims
+them and sends them, with their original ``event_id`` so the receiver can de-duplicate.
+
+Several processes may share one file (workers of one server, a forked child). Each
+registers as an owner and sends only its own rows; it claims another owner's rows once
+that owner is gone: its pid no longer exists on this host, or its heartbeat (refreshed by
+the sender every few seconds) is older than :data:`STALE_AFTER` seconds.
+
+Durability: WAL with ``synchronous=NORMAL``: a commit survives the process being killed
+(``kill -9``), not a power loss. Each ``add`` is one short transaction; threads adding at
+the same moment share one commit (group commit) and each still returns only once its own
+row is committed.
+
+Example::
+
+    outbox = Outbox("/var/lib/myapp/weespin-outbox.sqlite")
+    outbox.add(event)                 # committed when this returns
+    outbox.discard([event.event_id])  # after the API accepted it
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .._event import Event
+from ._fork import keep_forever
+
+__all__ = ["STALE_AFTER", "Outbox", "decode_event", "encode_event"]
+
+#: Seconds without a heartbeat after which an owner's rows are claimed by another process.
+STALE_AFTER = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    recovered INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id);
+CREATE INDEX IF NOT EXISTS outbox_owner ON outbox (owner, recovered);
+CREATE TABLE IF NOT EXISTS owners (
+    token TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+
+
+def encode_event(event: Event) -> str:
+    """An event as the JSON text an outbox row keeps (its ``event_id`` included)."""
+    return json.dumps(
+        {
+            "id": event.event_id,
+            "n": event.name,
+            "p": event.payload,
+            "u": event.user_id,
+            "l": event.link_id,
+            "d": event.device_id,
+            "t": event.timestamp,
+            "ti": event.trace_id,
+            "si": event.span_id,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_event(text: str) -> Event:
+    """The event :func:`encode_event` wrote."""
+    data = json.loads(text)
+    return Event(
+        data["n"],
+        data["p"],
+        user_id=data["u"],
+        link_id=data["l"],
+        device_id=data["d"],
+        timestamp=data["t"],
+        trace_id=data["ti"],
+        span_id=data["si"],
+        event_id=data["id"],
+    )
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # The connection is in autocommit mode (isolation_level=None): transactions are explicit,
+    # and IMMEDIATE, so a writer waits (busy timeout) instead of failing on a lock upgrade.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class _Pending:
+    __slots__ = ("done", "error", "row")
+
+    def __init__(self, row: tuple[str, str, str]) -> None:
+        self.row = row
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class Outbox:
+    """A SQLite file of events not yet accepted by the API. Thread-safe; opened on first use.
+
+    Example::
+
+        outbox = Outbox("outbox.sqlite")
+        outbox.add(event)
+        outbox.take_recovered(500)  # rows a dead process left, now ours to send
+    """
+
+    _conn: sqlite3.Connection | None
+    _lock: threading.Lock
+    _waiting: deque[_Pending]
+    _token: str
+    _backlog: int
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._host = socket.gethostname()
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"Outbox({str(self.path)!r})"
+
+    # -- for the caller ------------------------------------------------------------------------
+
+    def add(self, event: Event) -> None:
+        """Commit ``event``; return once it is on disk. Raises ``sqlite3.Error`` / ``OSError``."""
+        item = _Pending((event.event_id, self._token, encode_event(event)))
+        self._waiting.append(item)
+        with self._lock:
+            if not item.done:
+                self._commit_waiting(self._connection())
+        if item.error is not None:
+            raise item.error
+
+    # -- for the sender ------------------------------------------------------------------------
+
+    def discard(self, event_ids: Iterable[str]) -> None:
+        """Remove these events' rows (delivered, or refused for good)."""
+        rows = [(event_id,) for event_id in event_ids]
+        if not rows:
+            return
+        with self._lock:
+            conn = self._connection()
+            with _transaction(conn):
+                conn.executemany("DELETE FROM outbox WHERE event_id = ?", rows)
+
+    def backlog(self) -> int:
+        """How many claimed rows (left by dead processes) wait to be taken."""
+        with self._lock:
+            self._connection()
+            return self._backlog
+
+    def take_recovered(self, limit: int) -> list[Event]:
+        """Up to ``limit`` rows left by dead processes (oldest first), now held in memory."""
+        with self._lock:
+            conn = self._connection()
+            if self._backlog <= 0 or limit <= 0:
+                return []
+            with _transaction(conn):
+                rows = conn.execute(
+                    "SELECT seq, body FROM outbox WHERE owner = ? AND recovered = 1 "
+                    "ORDER BY seq LIMIT ?",
+                    (self._token, limit),
+                ).fetchall()
+                conn.executemany(
+                    "UPDATE outbox SET recovered = 0 WHERE seq = ?", [(seq,) for seq, _ in rows]
+                )
+            self._backlog = 0 if len(rows) < limit else self._backlog - len(rows)
+        events = []
+        for _, body in rows:
+            try:
+                events.append(decode_event(body))
+            except (ValueError, KeyError, TypeError):
+                continue  # a corrupt row: nothing to send
+        return events
+
+    def heartbeat(self) -> int:
+        """Say this process is alive; claim rows of owners that are gone. Returns the backlog."""
+        with self._lock:
+            conn = self._connection()
+            with _transaction(conn):
+                updated = conn.execute(
+                    "UPDATE owners SET heartbeat = ? WHERE token = ?", (time.time(), self._token)
+                ).rowcount
+                if not updated:  # another process took us for dead: register again
+                    self._register(conn)
+            self._claim(conn)
+            return self._backlog
+
+    def release(self) -> None:
+        """Close the file. Rows still here become claimable at once by any process."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                with _transaction(conn):
+                    conn.execute("DELETE FROM owners WHERE token = ?", (self._token,))
+            finally:
+                conn.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: leave the parent's connection alone; the child opens its own."""
+        if self._conn is not None:
+            keep_forever(self._conn)  # SQLite: never use nor close a connection across fork
+        self._reset()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._conn = None
+        self._lock = threading.Lock()
+        self._waiting = deque()
+        self._token = uuid.uuid4().hex
+        self._backlog = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None:
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            with _transaction(conn):
+                self._register(conn)
+            self._claim(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO owners (token, host, pid, heartbeat) VALUES (?, ?, ?, ?)",
+            (self._token, self._host, os.getpid(), time.time()),
+        )
+
+    def _claim(self, conn: sqlite3.Connection) -> None:
+        now = time.time()
+        owners = conn.execute(
+            "SELECT token, host, pid, heartbeat FROM owners WHERE token != ?", (self._token,)
+        ).fetchall()
+        gone = [(token,) for token, host, pid, beat in owners if self._gone(host, pid, beat, now)]
+        with _transaction(conn):
+            conn.executemany("DELETE FROM owners WHERE token = ?", gone)
+            conn.execute(
+                "UPDATE outbox SET owner = ?, recovered = 1 "
+                "WHERE owner NOT IN (SELECT token FROM owners)",
+                (self._token,),
+            )
+            (backlog,) = conn.execute(
+                "SELECT count(*) FROM outbox WHERE owner = ? AND recovered = 1", (self._token,)
+            ).fetchone()
+        self._backlog = int(backlog)
+
+    def _gone(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
+        if now - heartbeat > STALE_AFTER:
+            return True
+        if host != self._host or sys.platform == "win32":  # os.kill(pid, 0) kills on Windows
+            return False
+        if pid == os.getpid():
+            return True  # an earlier process that had our pid (a restarted container)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # exists, not ours to signal
+        return False
+
+    def _commit_waiting(self, conn: sqlite3.Connection) -> None:
+        batch: list[_Pending] = []
+        while self._waiting:
+            batch.append(self._waiting.popleft())
+        try:
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT INTO outbox (event_id, owner, body) VALUES (?, ?, ?)",
+                    [item.row for item in batch],
+                )
+        except BaseException as exc:
+            for item in batch:
+                item.error = exc
+        finally:
+            for item in batch:
+                item.done = True
