@@ -7,15 +7,16 @@ import subprocess
 import sys
 
 PROBE = """
-import json, logging, sys, threading
+import sys, threading
 import weespin_instrument as weespin
 weespin.configure(api_key="k", base_url="http://127.0.0.1:9")
-print(json.dumps({
-    "threads": threading.active_count(),
-    "root_handlers": len(logging.getLogger().handlers),
-    "loaded": sorted(m for m in ("httpx", "pydantic", "wrapt", "aiohttp", "starlette",
-                                 "opentelemetry", "asyncio") if m in sys.modules),
-}))
+heavy = ("httpx", "pydantic", "wrapt", "aiohttp", "starlette", "opentelemetry", "asyncio",
+         "inspect", "logging", "dataclasses", "json")
+loaded = sorted(m for m in heavy if m in sys.modules)
+threads = threading.active_count()
+import json, logging  # only now: the probe's own needs
+print(json.dumps({"threads": threads, "root_handlers": len(logging.getLogger().handlers),
+                  "loaded": loaded}))
 """
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import ENV_API_KEY, OverflowPolicy, SensitiveDataPolicy, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
-from ._reporting import DroppedEvent, Reporter, Stats, logger
+from ._reporting import ERROR, WARNING, DroppedEvent, Reporter, Stats, logger
 from ._scrub import Scrubber
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
@@ -293,7 +292,7 @@ class Client:
             )
             last = self.reporter.snapshot().last_error
             logger.log(
-                logging.ERROR if at_exit else logging.WARNING,
+                ERROR if at_exit else WARNING,
                 "weespin: %s with %d event(s) not delivered after %s s (last error: %s)%s",
                 "exiting" if at_exit else "shut down",
                 left,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .errors import ConfigurationError, key_suffix
 
@@ -46,11 +45,15 @@ def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+#: Settings left out of ``repr()``: the key is shown by its suffix, the hook is noise.
+_HIDDEN = frozenset({"api_key", "on_error"})
+
+
+class Settings(NamedTuple):
     """Everything a client needs, resolved once. Build it with :meth:`resolve`.
 
-    ``repr()`` shows only the last 4 characters of the API key.
+    ``repr()`` shows only the last 4 characters of the API key. Immutable: derive a variant
+    with ``settings._replace(strict=True)``.
 
     Example::
 
@@ -58,7 +61,7 @@ class Settings:
         settings.base_url  # 'https://developer.weespin.io' unless WEESPIN_BASE_URL is set
     """
 
-    api_key: str | None = dataclasses.field(default=None, repr=False)
+    api_key: str | None = None
     base_url: str = DEFAULT_BASE_URL
     init_path: str = "/initialize-device"
     events_path: str = "/events"
@@ -80,7 +83,7 @@ class Settings:
     send_metadata: bool = True
     #: Attach the active OpenTelemetry span's ids to events.
     trace_correlation: bool = True
-    on_error: Callable[[DroppedEvent], object] | None = dataclasses.field(default=None, repr=False)
+    on_error: Callable[[DroppedEvent], object] | None = None
     #: Background transport: events held at most (queued, waiting for a retry, in flight).
     max_queue: int = 10_000
     #: Background transport, queue full: ``drop_newest``, ``drop_oldest`` or ``block``.
@@ -97,7 +100,7 @@ class Settings:
 
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
+            f"{name}={getattr(self, name)!r}" for name in self._fields if name not in _HIDDEN
         )
         return f"Settings(api_key={key_suffix(self.api_key)!r}, {fields})"
 
@@ -114,7 +117,7 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         given = {k: v for k, v in options.items() if v is not None}
-        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
+        unknown = set(given) - set(cls._fields)
         if unknown:
             names = ", ".join(sorted(unknown))
             raise ConfigurationError(f"unknown setting(s): {names}.")

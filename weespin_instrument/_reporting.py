@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import logging
 import os
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 if TYPE_CHECKING:
+    import logging
+
     from ._event import Event
 
-__all__ = ["DroppedEvent", "Reporter", "Stats", "logger"]
+__all__ = ["ERROR", "WARNING", "DroppedEvent", "Reporter", "Stats", "logger"]
 
-logger = logging.getLogger("weespin_instrument")
-logger.addHandler(logging.NullHandler())
+#: Log levels, as in :mod:`logging` (which loads on first log, not at import).
+WARNING = 30
+ERROR = 40
+
+
+class _LazyLogger:
+    # `import logging` costs more than the rest of the package's import; the logger is
+    # created on first use, with a NullHandler so nothing is printed unless the app asks.
+    __slots__ = ("_logger",)
+
+    def __init__(self) -> None:
+        self._logger: logging.Logger | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            import logging
+
+            logger = logging.getLogger("weespin_instrument")
+            logger.addHandler(logging.NullHandler())
+            self._logger = logger
+        return getattr(logger, name)
+
+
+#: The ``weespin_instrument`` logger.
+logger = cast("logging.Logger", _LazyLogger())
 
 #: Reasons that mean the API was tried and did not take the event.
 FAILURE_REASONS = frozenset(
@@ -26,8 +51,7 @@ FAILURE_REASONS = frozenset(
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class DroppedEvent:
+class DroppedEvent(NamedTuple):
     """What the ``on_error`` hook receives for each event that will not be delivered.
 
     Example::
@@ -58,8 +82,7 @@ class DroppedEvent:
         return f"weespin: dropped {where}, reason {self.reason}{detail}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):
     """A snapshot of a client's counters (``weespin.stats()``).
 
     Every tracked event ends up in exactly one of ``sent``, ``dropped`` (by reason) or,
@@ -84,7 +107,7 @@ class Stats:
     missing_fields: int = 0
     queued: int = 0
     in_flight: int = 0
-    dropped: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    dropped: Mapping[str, int] = MappingProxyType({})
     last_error: str | None = None
 
     @property
@@ -139,7 +162,7 @@ class Reporter:
         event: Event | None = None,
         error: BaseException | None = None,
         origin: str | None = None,
-        level: int = logging.WARNING,
+        level: int = WARNING,
     ) -> None:
         """Account for one event that will not be delivered."""
         if event is not None and event_name is None:

@@ -35,8 +35,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import suppress
-from dataclasses import fields as _dataclass_fields
-from dataclasses import is_dataclass
 from datetime import date, datetime, time, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -346,7 +344,10 @@ def _dataclass(
 
 
 def _dataclass_items(value: Any) -> list[tuple[str, object]]:
-    return [(f.name, getattr(value, f.name)) for f in _dataclass_fields(value)]
+    # A dataclass instance exists, so `dataclasses` is loaded: no import cost here.
+    from dataclasses import fields
+
+    return [(f.name, getattr(value, f.name)) for f in fields(value)]
 
 
 def _flatten(
@@ -497,7 +498,7 @@ def _classify(kind: type) -> _Handler:
         getattr(kind, "model_dump", None)
     ):
         return _model
-    if is_dataclass(kind):
+    if hasattr(kind, "__dataclass_fields__"):  # what dataclasses.is_dataclass checks
         return _dataclass
     if issubclass(kind, Sequence):
         return _refuse_sequence

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -101,7 +100,7 @@ class BackgroundTransport(BaseTransport):
             if "outbox" in changes:
                 changes["outbox"] = os.fspath(changes["outbox"])
             if changes:
-                settings = dataclasses.replace(settings, **changes)
+                settings = settings._replace(**changes)
                 settings._check()
         if not settings.api_key:
             raise ConfigurationError(

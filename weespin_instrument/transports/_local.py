@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
@@ -85,6 +84,8 @@ class ConsoleTransport(BaseTransport):
         self._lock = threading.Lock()
 
     def send(self, event: Event) -> None:
+        import json  # here: most processes never use the console transport
+
         line = json.dumps(event.to_wire(), separators=(",", ":"), ensure_ascii=False)
         stream = self._stream or sys.stdout
         with self._lock:
