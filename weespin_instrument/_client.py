@@ -133,6 +133,11 @@ class Client:
         )
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` was called: events tracked now are dropped (``closed``)."""
+        return self._closed
+
+    @property
     def transport(self) -> Transport:
         """The transport, created on first access."""
         return self._transport or self._start_transport()

@@ -141,7 +141,7 @@ class WeespinSpanProcessor(SpanProcessor):
     def _process(self, client: Client, span: ReadableSpan) -> None:
         if client.settings.disabled:
             return
-        closed = self._closed or getattr(client, "_closed", False)
+        closed = self._closed or client.closed
         if span.dropped_events:
             self._warn_once(
                 "max_events",
