@@ -78,3 +78,11 @@ def test_a_base_url_without_scheme_is_refused_with_the_fix() -> None:
 def test_an_unknown_sensitive_data_policy_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="sensitive_data='hide' is not a policy"):
         Settings.resolve({}, sensitive_data="hide")
+
+
+def test_a_misspelt_setting_is_named_with_the_valid_ones() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Client(api_kye="oops")  # type: ignore[call-arg]
+    assert str(info.value).startswith(
+        "unknown setting(s): api_kye. Valid settings: api_key, base_url, init_path,"
+    )

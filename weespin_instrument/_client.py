@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import ENV_API_KEY, OverflowPolicy, SensitiveDataPolicy, Settings
+from ._config import ENV_API_KEY, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
-from ._reporting import ERROR, WARNING, DroppedEvent, Reporter, Stats, logger
+from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
 if TYPE_CHECKING:
-    from ._device import DeviceStore
+    from typing_extensions import Unpack
+
+    from ._config import Options
     from ._event import Event
 
 __all__ = ["TRANSPORT_NAMES", "Client"]
@@ -58,57 +59,12 @@ class Client:
         client.flush(timeout=5.0)
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        transport: str | Transport | None = None,
-        strict: bool | None = None,
-        disabled: bool | None = None,
-        device_id: str | None = None,
-        device_store: DeviceStore | None = None,
-        sensitive_data: SensitiveDataPolicy | None = None,
-        send_metadata: bool | None = None,
-        trace_correlation: bool | None = None,
-        on_error: Callable[[DroppedEvent], object] | None = None,
-        timeout: float | None = None,
-        max_attempts: int | None = None,
-        max_retry_time: float | None = None,
-        init_path: str | None = None,
-        events_path: str | None = None,
-        max_queue: int | None = None,
-        overflow: OverflowPolicy | None = None,
-        block_timeout: float | None = None,
-        max_in_flight: int | None = None,
-        outbox: str | os.PathLike[str] | None = None,
-        exit_timeout: float | None = None,
-        settings: Settings | None = None,
-    ) -> None:
+    def __init__(self, *, settings: Settings | None = None, **options: Unpack[Options]) -> None:
         if settings is None:
-            settings = Settings.resolve(
-                api_key=api_key,
-                base_url=base_url,
-                transport=transport,
-                strict=strict,
-                disabled=disabled,
-                device_id=device_id,
-                device_store=device_store,
-                sensitive_data=sensitive_data,
-                send_metadata=send_metadata,
-                trace_correlation=trace_correlation,
-                on_error=on_error,
-                timeout=timeout,
-                max_attempts=max_attempts,
-                max_retry_time=max_retry_time,
-                init_path=init_path,
-                events_path=events_path,
-                max_queue=max_queue,
-                overflow=overflow,
-                block_timeout=block_timeout,
-                max_in_flight=max_in_flight,
-                outbox=outbox,
-                exit_timeout=exit_timeout,
+            settings = Settings.resolve(**options)
+        elif options:
+            raise ConfigurationError(
+                "pass either settings= or individual options to Client(), not both."
             )
         if isinstance(settings.transport, str) and settings.transport not in TRANSPORT_NAMES:
             names = ", ".join(repr(n) for n in TRANSPORT_NAMES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 
 from .errors import ConfigurationError, key_suffix
 
@@ -43,6 +43,38 @@ def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     raise ConfigurationError(
         f"{name}={raw!r} is not a boolean. Use 1/0, true/false, yes/no or on/off."
     )
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments of ``configure()`` and ``Client()``, one per setting.
+
+    Each is optional: left out (or ``None``) means from the environment, then the default.
+    See :class:`Settings` for what each one does.
+    """
+
+    api_key: str | None
+    base_url: str | None
+    transport: str | Transport | None
+    strict: bool | None
+    disabled: bool | None
+    device_id: str | None
+    device_store: DeviceStore | None
+    sensitive_data: SensitiveDataPolicy | None
+    send_metadata: bool | None
+    trace_correlation: bool | None
+    on_error: Callable[[DroppedEvent], object] | None
+    timeout: float | None
+    max_attempts: int | None
+    max_retry_time: float | None
+    max_backoff: float | None
+    init_path: str | None
+    events_path: str | None
+    max_queue: int | None
+    overflow: OverflowPolicy | None
+    block_timeout: float | None
+    max_in_flight: int | None
+    outbox: str | os.PathLike[str] | None
+    exit_timeout: float | None
 
 
 #: Settings left out of ``repr()``: the key is shown by its suffix, the hook is noise.
@@ -120,7 +152,8 @@ class Settings(NamedTuple):
         unknown = set(given) - set(cls._fields)
         if unknown:
             names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown setting(s): {names}.")
+            valid = ", ".join(cls._fields)
+            raise ConfigurationError(f"unknown setting(s): {names}. Valid settings: {valid}.")
         given.setdefault("api_key", env.get(ENV_API_KEY) or None)
         given.setdefault("base_url", env.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
         if "disabled" not in given:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 from ._client import Client
 
 if TYPE_CHECKING:
-    from ._config import OverflowPolicy, SensitiveDataPolicy
-    from ._device import DeviceStore
+    from typing_extensions import Unpack
+
+    from ._config import Options
     from ._event import Event
-    from ._reporting import DroppedEvent, Stats
-    from .transports import Transport
+    from ._reporting import Stats
 
 __all__ = [
     "Flushing",
@@ -62,31 +61,7 @@ def _install(new: Client | None) -> Client:
     return new
 
 
-def configure(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    transport: str | Transport | None = None,
-    strict: bool | None = None,
-    disabled: bool | None = None,
-    device_id: str | None = None,
-    device_store: DeviceStore | None = None,
-    sensitive_data: SensitiveDataPolicy | None = None,
-    send_metadata: bool | None = None,
-    trace_correlation: bool | None = None,
-    on_error: Callable[[DroppedEvent], object] | None = None,
-    timeout: float | None = None,
-    max_attempts: int | None = None,
-    max_retry_time: float | None = None,
-    init_path: str | None = None,
-    events_path: str | None = None,
-    max_queue: int | None = None,
-    overflow: OverflowPolicy | None = None,
-    block_timeout: float | None = None,
-    max_in_flight: int | None = None,
-    outbox: str | os.PathLike[str] | None = None,
-    exit_timeout: float | None = None,
-) -> Client:
+def configure(**options: Unpack[Options]) -> Client:
     """Configure the default client (optional: the environment is enough) and return it.
 
     Arguments left out (``None``) come from the environment, then from defaults. Nothing
@@ -106,32 +81,7 @@ def configure(
 
         weespin.configure(api_key=os.environ["WEESPIN_API_KEY"], strict=settings.DEBUG)
     """
-    return _install(
-        Client(
-            api_key=api_key,
-            base_url=base_url,
-            transport=transport,
-            strict=strict,
-            disabled=disabled,
-            device_id=device_id,
-            device_store=device_store,
-            sensitive_data=sensitive_data,
-            send_metadata=send_metadata,
-            trace_correlation=trace_correlation,
-            on_error=on_error,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            max_retry_time=max_retry_time,
-            init_path=init_path,
-            events_path=events_path,
-            max_queue=max_queue,
-            overflow=overflow,
-            block_timeout=block_timeout,
-            max_in_flight=max_in_flight,
-            outbox=outbox,
-            exit_timeout=exit_timeout,
-        )
-    )
+    return _install(Client(**options))
 
 
 def track(
