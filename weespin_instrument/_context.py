@@ -6,7 +6,9 @@ import contextvars
 import functools
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
+from typing import Any, NamedTuple, ParamSpec, TypeVar
+
+from ._wrapping import decorate_with
 
 __all__ = ["Identity", "current_identity", "identify", "wrap"]
 
@@ -95,24 +97,8 @@ class identify:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
-        import inspect  # here, not at import: inspect is heavy and only decorators need it
-
         fields = self._fields
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with identify(**fields):
-                    return await func(*args, **kwargs)
-
-            return cast(F, async_wrapper)
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with identify(**fields):
-                return func(*args, **kwargs)
-
-        return cast(F, wrapper)
+        return decorate_with(func, lambda: identify(**fields))
 
 
 def wrap(func: Callable[P, R]) -> Callable[P, R]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from ._client import Client
+from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -187,24 +187,8 @@ class Flushing:
 
     def __call__(self, func: Callable[_P, _R]) -> Callable[_P, _R]:
         """Decorate a function or a coroutine function: flush after each call returns."""
-        import inspect
-
         timeout, client = self.timeout, self.client
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
-                async with Flushing(timeout, client):
-                    return await func(*args, **kwargs)
-
-            return cast(Callable[_P, _R], run_async)
-
-        @functools.wraps(func)
-        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            with Flushing(timeout, client):
-                return func(*args, **kwargs)
-
-        return run
+        return decorate_with(func, lambda: Flushing(timeout, client))
 
 
 @overload

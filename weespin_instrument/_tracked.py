@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._enrich import current_span
 from ._facade import get_client
+from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -173,20 +173,4 @@ class tracked:
         )
 
     def __call__(self, func: F) -> F:
-        import inspect  # here, not at import: inspect is heavy and only decorators need it
-
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with self._fresh():
-                    return await func(*args, **kwargs)
-
-            return cast(F, async_wrapper)
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():
-                return func(*args, **kwargs)
-
-        return cast(F, wrapper)
+        return decorate_with(func, self._fresh)
