@@ -138,20 +138,15 @@ class Client:
             return None
         self.reporter.count_tracked()
         try:
-            event = build_event(
+            event = self.prepare(
                 name,
                 payload,
                 user_id=user_id,
                 link_id=link_id,
                 device_id=device_id,
-                default_device_id=settings.device_id,
-                trace_correlation=settings.trace_correlation,
                 origin=origin,
                 span=span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
-            if redacted:
-                self.reporter.count("redacted", redacted)
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
             sensitive_raise = exc.reason == "sensitive_data" and settings.sensitive_data == "raise"
