@@ -26,7 +26,7 @@ from .errors import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["WeespinAPI", "error_for_response"]
+__all__ = ["WeespinAPI", "device_id_from", "error_for_response"]
 
 _USER_AGENT = "weespin-instrument/0.1"
 
@@ -73,6 +73,22 @@ def error_for_response(
     )
 
 
+def device_id_from(data: Any, *, path: str, raw: str) -> str:
+    """``event.device_info.device_id`` of an init answer, or a :class:`RejectedError`."""
+    try:
+        device_id = data["event"]["device_info"]["device_id"]
+    except (KeyError, TypeError):
+        device_id = None
+    if not isinstance(device_id, str) or not device_id:
+        raise RejectedError(
+            f"POST {path} answered without event.device_info.device_id; "
+            "is base_url a Weespin API?",
+            status_code=200,
+            body=raw[:500],
+        )
+    return device_id
+
+
 class WeespinAPI:
     """A small client of the two endpoints, safe to share between threads.
 
@@ -115,18 +131,7 @@ class WeespinAPI:
         path = self.settings.init_path
         # The docs show no body; an empty JSON object is what a JSON endpoint accepts either way.
         data = self._post(path, {})
-        try:
-            device_id = data["event"]["device_info"]["device_id"]
-        except (KeyError, TypeError):
-            device_id = None
-        if not isinstance(device_id, str) or not device_id:
-            raise RejectedError(
-                f"POST {path} answered without event.device_info.device_id; "
-                "is base_url a Weespin API?",
-                status_code=200,
-                body=json.dumps(data)[:500],
-            )
-        return device_id
+        return device_id_from(data, path=path, raw=json.dumps(data))
 
     def send_event(self, body: dict[str, Any]) -> None:
         """``POST`` one event body (see :meth:`Event.to_wire`)."""

@@ -33,9 +33,9 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from .._api import error_for_response
+from .._api import device_id_from, error_for_response
 from .._config import Settings
-from ..errors import DeliveryError, RejectedError
+from ..errors import DeliveryError
 
 __all__ = ["AsyncAPI", "SenderLoop", "ssl_context"]
 
@@ -182,19 +182,14 @@ class AsyncAPI:
     async def initialize_device(self) -> str:
         """``POST`` the init path and return ``event.device_info.device_id``."""
         path = self.settings.init_path
-        raw = await self._post(self._init_url, path, b"")
+        # The docs show no body; an empty JSON object is what a JSON endpoint accepts either way.
+        raw = await self._post(self._init_url, path, b"{}")
+        text = raw.decode(errors="replace")
         try:
-            device_id = json.loads(raw)["event"]["device_info"]["device_id"]
-        except (ValueError, KeyError, TypeError):
-            device_id = None
-        if not isinstance(device_id, str) or not device_id:
-            raise RejectedError(
-                f"POST {path} answered without event.device_info.device_id; "
-                "is base_url a Weespin API?",
-                status_code=200,
-                body=raw[:500].decode(errors="replace"),
-            )
-        return device_id
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        return device_id_from(data, path=path, raw=text)
 
     async def _post(self, url: URL, path: str, body: bytes) -> bytes:
         session = self._session
