@@ -149,19 +149,20 @@ def _is_mapping(value: object) -> bool:
 
 
 def _step(path: str, value: Any, segment: str) -> Any:
+    """One segment of a path: an attribute, or a key when ``value`` is a mapping."""
+    if value is not None and not _is_mapping(value):
+        try:
+            return getattr(value, segment)
+        except AttributeError:
+            raise PathError(
+                path, f"{type(value).__name__} object has no attribute {segment!r}"
+            ) from None
     if value is None:
         raise PathError(path, f"None before {segment!r}")
-    if _is_mapping(value):
-        try:
-            return value[segment]
-        except KeyError:
-            raise PathError(path, f"no key {segment!r}") from None
     try:
-        return getattr(value, segment)
-    except AttributeError:
-        raise PathError(
-            path, f"{type(value).__name__} object has no attribute {segment!r}"
-        ) from None
+        return value[segment]
+    except KeyError:
+        raise PathError(path, f"no key {segment!r}") from None
 
 
 def _follow(path: str, root: Getter, segments: tuple[str, ...]) -> Getter:
@@ -171,13 +172,7 @@ def _follow(path: str, root: Getter, segments: tuple[str, ...]) -> Getter:
         (segment,) = segments
 
         def get_one(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> Any:
-            value = root(args, kwargs, result)
-            if value is not None and not _is_mapping(value):
-                try:
-                    return getattr(value, segment)
-                except AttributeError:
-                    pass
-            return _step(path, value, segment)
+            return _step(path, root(args, kwargs, result), segment)
 
         return get_one
 
@@ -231,13 +226,7 @@ def _attribute_of_positional(
 ) -> Getter:
     # The most common path, "order.total", in one closure: no call to a root getter.
     def get(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> Any:
-        value = args[index] if len(args) > index else kwargs.get(name, default)
-        if value is not None and not _is_mapping(value):
-            try:
-                return getattr(value, segment)
-            except AttributeError:
-                pass
-        return _step(path, value, segment)
+        return _step(path, args[index] if len(args) > index else kwargs.get(name, default), segment)
 
     return get
 
