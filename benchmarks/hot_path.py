@@ -19,15 +19,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import subprocess
 import sys
-import tempfile
 import timeit
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import wrapt
+from delivery import collector  # the local collector in its own process
 
 import weespin_instrument as weespin
 from weespin_instrument.transports import BackgroundTransport, MemoryTransport
@@ -42,37 +40,6 @@ class Order:
 
 def checkout(order: Order, quantity: int) -> Order:
     return order
-
-
-@contextmanager
-def collector_process() -> Iterator[str]:
-    """A local collector in its own process, so its work does not share our GIL."""
-    with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "weespin_instrument.cli",
-                "collector",
-                "--port",
-                "0",
-                "--db",
-                f"{folder}/bench.sqlite",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if "listening on " in line:
-                    yield line.split("listening on ", 1)[1].strip()
-                    break
-            else:
-                raise RuntimeError("the collector did not start")
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def per_call_us(func: Callable[[], object], calls: int, repeat: int) -> float:
@@ -152,7 +119,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
-    with collector_process() as url:
+    with collector() as url:
         table = rows(url, options.calls)
         results = {name: per_call_us(f, options.calls, options.repeat) for name, f in table.items()}
     bare = results["bare call"]
