@@ -6,7 +6,6 @@ import atexit
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +232,7 @@ class Client:
     def _shutdown(self, timeout: float | None, *, at_exit: bool = False) -> bool:
         with self._transport_lock:
             transport, self._closed = self._transport, True
+        _clients_to_drain.discard(self)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
@@ -303,7 +303,9 @@ class Client:
             )
 
 
-_clients_to_drain: weakref.WeakSet[Client] = weakref.WeakSet()
+#: Clients whose transport started and that were not shut down: the exit hook drains them.
+#: Strong references: a client dropped without shutdown() still gets its events delivered.
+_clients_to_drain: set[Client] = set()
 
 
 @atexit.register

@@ -28,6 +28,26 @@ def test_events_queued_at_exit_are_delivered(collector: Collector, python: Pytho
     assert sorted(row["payload"]["n"] for row in collector.events()) == list(range(300))
 
 
+def test_a_client_dropped_without_shutdown_still_delivers_at_exit(
+    collector: Collector, python: PythonRunner
+) -> None:
+    collector.set_latency(20)
+    process = python(
+        f"""
+        import gc
+        import weespin_instrument as weespin
+        client = weespin.Client(api_key={KEY!r}, base_url={collector.url!r})
+        for n in range(100):
+            client.track("open_app", {{"n": n}})
+        del client
+        gc.collect()
+        """
+    )
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert sorted(row["payload"]["n"] for row in collector.events()) == list(range(100))
+
+
 def test_a_dead_api_at_exit_is_reported_within_the_deadline(python: PythonRunner) -> None:
     process = python(
         f"""
