@@ -81,8 +81,7 @@ def device_id_from(data: Any, *, path: str, raw: str) -> str:
         device_id = None
     if not isinstance(device_id, str) or not device_id:
         raise RejectedError(
-            f"POST {path} answered without event.device_info.device_id; "
-            "is base_url a Weespin API?",
+            f"POST {path} answered without event.device_info.device_id; is base_url a Weespin API?",
             status_code=200,
             body=raw[:500],
         )
