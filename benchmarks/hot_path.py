@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import functools
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,8 @@ def per_call_us(func: Callable[[], object], calls: int, repeat: int) -> float:
     return min(timeit.repeat(func, number=calls, repeat=repeat)) / calls * 1e6
 
 
-def rows(url: str, calls: int) -> dict[str, Callable[[], object]]:
+def rows(url: str, calls: int) -> tuple[dict[str, Callable[[], object]], Callable[[], object]]:
+    """The rows to time, and a function that waits until the senders have gone quiet."""
     order = Order("o_1", 19.99, "EUR")
     fields = {"amount": "order.total", "currency": "order.currency", "quantity": "quantity"}
 
@@ -78,11 +80,16 @@ def rows(url: str, calls: int) -> dict[str, Callable[[], object]]:
         "functools.wraps decorator": lambda: functools_wrapper(order, 2),
         "wrapt decorator": lambda: bare_wrapt(order, 2),
         "@track_event, 3 fields -> memory": lambda: in_memory(order, 2),
-        "@track_event, 3 fields -> background": lambda: in_background(order, 2),
         "tracked() block -> memory": block,
+        "@track_event, 3 fields -> background": lambda: in_background(order, 2),
     }
     table.update(_peers(url, order))
-    return table
+
+    def settle() -> None:
+        background_client.flush(timeout=120)
+        time.sleep(1.0)  # and let the collector process finish writing what it received
+
+    return table, settle
 
 
 class _Discard(list):  # type: ignore[type-arg]
@@ -120,8 +127,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
     with collector() as url:
-        table = rows(url, options.calls)
-        results = {name: per_call_us(f, options.calls, options.repeat) for name, f in table.items()}
+        table, settle = rows(url, options.calls)
+        results = {}
+        for name, func in table.items():
+            results[name] = per_call_us(func, options.calls, options.repeat)
+            settle()  # the next row must not share the CPU with this one's deliveries
     bare = results["bare call"]
     print(f"python {sys.version.split()[0]}; best of {options.repeat} x {options.calls} calls")
     print(f"{'':40}{'µs/call':>10}{'added':>10}{'x bare':>9}")
