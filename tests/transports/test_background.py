@@ -131,7 +131,8 @@ def test_block_gives_up_after_its_timeout(collector: Collector) -> None:
     client.track("open_app")  # the queue is full until the first request ends, in 5 s
     waited = time.monotonic() - started
     assert client.stats().dropped == {"queue_full": 1}
-    assert 0.15 <= waited < 4.0  # it blocked, and not until room appeared
+    assert waited >= 0.2 * 0.9, "it blocked for its timeout (timers may round down a little)"
+    assert collector.events() == [], "it gave up before room appeared (the first send is on)"
     client.shutdown(timeout=0.0)
 
 
