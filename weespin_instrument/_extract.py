@@ -140,25 +140,22 @@ def _positional_getter(index: int, name: str, default: Any, positional_only: boo
 _MAPPING_TYPES: dict[type, bool] = {dict: True}
 
 
-def _is_mapping(value: object) -> bool:
-    kind = type(value)
-    verdict = _MAPPING_TYPES.get(kind)
-    if verdict is None:
-        verdict = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
-    return verdict
-
-
 def _step(path: str, value: Any, segment: str) -> Any:
     """One segment of a path: an attribute, or a key when ``value`` is a mapping."""
-    if value is not None and not _is_mapping(value):
+    kind = type(value)
+    is_mapping = _MAPPING_TYPES.get(kind)
+    if is_mapping is None:  # once per type: isinstance against an ABC is slow
+        is_mapping = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
+    if not is_mapping:
         try:
             return getattr(value, segment)
         except AttributeError:
-            raise PathError(
-                path, f"{type(value).__name__} object has no attribute {segment!r}"
-            ) from None
-    if value is None:
-        raise PathError(path, f"None before {segment!r}")
+            detail = (
+                f"None before {segment!r}"
+                if value is None
+                else f"{kind.__name__} object has no attribute {segment!r}"
+            )
+            raise PathError(path, detail) from None
     try:
         return value[segment]
     except KeyError:
