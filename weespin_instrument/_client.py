@@ -191,16 +191,17 @@ class Client:
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
         delivers events itself (the OpenTelemetry bridge does).
         """
+        settings = self.settings
         event = build_event(
             name,
             payload,
-            user_id=user_id,
-            link_id=link_id,
-            device_id=device_id,
-            default_device_id=self.settings.device_id,
-            trace_correlation=self.settings.trace_correlation,
-            origin=origin,
-            span=span,
+            user_id,
+            link_id,
+            device_id,
+            settings.device_id,
+            settings.trace_correlation,
+            origin,
+            span,
         )
         event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
         if redacted:

@@ -34,7 +34,6 @@ _known_names: set[str] = set()
 def build_event(
     name: object,
     payload: Mapping[str, object] | None,
-    *,
     user_id: object = None,
     link_id: object = None,
     device_id: object = None,
