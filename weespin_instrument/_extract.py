@@ -223,7 +223,13 @@ def _attribute_of_positional(
 ) -> Getter:
     # The most common path, "order.total", in one closure: no call to a root getter.
     def get(args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> Any:
-        return _step(path, args[index] if len(args) > index else kwargs.get(name, default), segment)
+        value = args[index] if len(args) > index else kwargs.get(name, default)
+        if _MAPPING_TYPES.get(type(value)) is False:  # a type seen before, not a mapping
+            try:
+                return getattr(value, segment)
+            except AttributeError:
+                pass  # _step says why
+        return _step(path, value, segment)
 
     return get
 
