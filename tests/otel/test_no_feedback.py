@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+# A dev dependency (pyproject.toml's dev extra): a missing one must fail, not skip, the test.
+from opentelemetry.instrumentation import httpx as httpx_instrumentation
+
 from weespin_instrument import Client
 from weespin_instrument.collector import Collector
 from weespin_instrument.otel import SpanEventTransport, SpanRule, WeespinSpanProcessor
 
 from .conftest import KEY, Tracing
-
-# A dev dependency (see pyproject.toml's dev extra); skipped, not failed, where it is missing.
-httpx_instrumentation = pytest.importorskip("opentelemetry.instrumentation.httpx")
 
 
 @pytest.fixture
