@@ -18,7 +18,13 @@ R = TypeVar("R")
 
 
 class Identity(NamedTuple):
-    """The identity fields an event inherits from its context."""
+    """The identity fields an event inherits from its context.
+
+    Example::
+
+        with identify(user_id="u_42"):
+            current_identity()  # Identity(user_id='u_42', link_id=None, device_id=None)
+    """
 
     user_id: str | None = None
     link_id: str | None = None
@@ -32,7 +38,12 @@ _identity: contextvars.ContextVar[Identity] = contextvars.ContextVar(
 
 
 def current_identity() -> Identity:
-    """The identity in force here (set by :func:`identify`)."""
+    """The identity in force here (set by :func:`identify`).
+
+    Example::
+
+        current_identity().user_id  # None outside identify(...)
+    """
     return _identity.get()
 
 

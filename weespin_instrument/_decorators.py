@@ -30,7 +30,13 @@ _RETURNED, _RAISED, _CLOSED = "returned", "raised", "closed"
 
 
 class EventDecorator(Protocol):
-    """What ``track_event(...)`` returns: a decorator that keeps the exact type it is given."""
+    """What ``track_event(...)`` returns: a decorator that keeps the exact type it is given.
+
+    Example::
+
+        decorate: EventDecorator = weespin.track_event("purchase", payload_from="order.total")
+        checkout = decorate(checkout)  # same signature, for mypy and pyright too
+    """
 
     def __call__(self, func: F, /) -> F: ...
 

@@ -25,14 +25,28 @@ __all__ = ["use_memory_client", "weespin_events"]
 
 
 def use_memory_client() -> tuple[Client, MemoryTransport]:
-    """A strict client with a :class:`MemoryTransport`, not installed anywhere."""
+    """A strict client with a :class:`MemoryTransport`, not installed anywhere.
+
+    Example::
+
+        client, memory = use_memory_client()
+        client.track("signup")
+        memory.assert_tracked("signup")
+    """
     memory = MemoryTransport()
     return Client(transport=memory, strict=True, disabled=False), memory
 
 
 @pytest.fixture
 def weespin_events() -> Iterator[MemoryTransport]:
-    """Capture the events tracked during the test (strict mode, in memory, no network)."""
+    """Capture the events tracked during the test (strict mode, in memory, no network).
+
+    Example::
+
+        def test_signup(weespin_events):
+            signup("a@example.com")
+            weespin_events.assert_tracked("signup", plan="free")
+    """
     client, memory = use_memory_client()
     with _facade._default_lock:
         previous, _facade._default = _facade._default, client

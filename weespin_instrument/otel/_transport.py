@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["NoSpanPolicy", "SpanEventTransport"]
 
 NoSpanPolicy = Literal["drop", "fallback", "own_span"]
+"""What :class:`SpanEventTransport` does with an event when no span is recording.
+
+Example::
+
+    SpanEventTransport(no_span="own_span")
+"""
 _POLICIES = ("drop", "fallback", "own_span")
 
 #: The reason counted when an event finds no recording span and the policy is ``drop``.
