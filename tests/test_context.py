@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -90,3 +91,11 @@ def test_threads_start_empty_and_wrap_carries_the_context(
         thread.join()
     users = {e.name: e.user_id for e in memory.events}
     assert users == {"plain_thread": None, "wrapped_thread": "u_1", "raw_thread": "u_1"}
+
+
+def test_identify_refuses_generator_functions() -> None:
+    async def stream() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"^identify\(\) cannot decorate the generator function"):
+        identify(user_id="u_1")(stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -118,3 +119,18 @@ def test_an_invalid_field_is_dropped_not_raised(client: Client, memory: MemoryTr
         event.set(tags=["a", "b"])
     assert memory.events == []
     assert client.stats().dropped == {"invalid_payload": 1}
+
+
+def test_a_generator_function_is_refused_when_decorated(client: Client) -> None:
+    def feed() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError) as info:
+        tracked("feed", client=client)(feed)
+    assert str(info.value) == (
+        "tracked('feed') cannot decorate the generator function "
+        "test_a_generator_function_is_refused_when_decorated.<locals>.feed: its body runs "
+        "after the call has returned, outside the block. Use a `with` block inside the "
+        "generator instead (or @track_event, which sends its event when the generator is "
+        "exhausted)."
+    )

@@ -109,7 +109,7 @@ class identify:
 
     def __call__(self, func: F) -> F:
         fields = self._fields
-        return decorate_with(func, lambda: identify(**fields))
+        return decorate_with(func, lambda: identify(**fields), what="identify()")
 
 
 def wrap(func: Callable[P, R]) -> Callable[P, R]:

@@ -188,7 +188,7 @@ class Flushing:
     def __call__(self, func: Callable[_P, _R]) -> Callable[_P, _R]:
         """Decorate a function or a coroutine function: flush after each call returns."""
         timeout, client = self.timeout, self.client
-        return decorate_with(func, lambda: Flushing(timeout, client))
+        return decorate_with(func, lambda: Flushing(timeout, client), what="flushing()")
 
 
 @overload

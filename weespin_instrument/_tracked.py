@@ -173,4 +173,4 @@ class tracked:
         )
 
     def __call__(self, func: F) -> F:
-        return decorate_with(func, self._fresh)
+        return decorate_with(func, self._fresh, what=f"tracked({self._name!r})")
