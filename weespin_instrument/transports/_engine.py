@@ -287,8 +287,15 @@ class Sender:
             job = self._recovered.popleft()
             if not self._expired(job):
                 return job
-        inbox = self.inbox
-        items = inbox.items
+        while (event := self._pop_event()) is not None:
+            job = self._new_job(event)
+            if not self._expired(job):
+                return job
+        return None
+
+    def _pop_event(self) -> Event | None:
+        """The next event of the inbox, flush markers reached on the way; ``None`` if empty."""
+        items = self.inbox.items
         while items:
             try:
                 item = items.popleft()
@@ -297,12 +304,14 @@ class Sender:
             if isinstance(item, FlushMarker):
                 self._reached(item)
                 continue
-            self._seq += 1
-            inbox.taken += 1
-            job = Job(item, self._seq)
-            if not self._expired(job):
-                return job
+            return item
         return None
+
+    def _new_job(self, event: Event) -> Job:
+        """Take ``event`` over from the inbox: it now counts as held by the sender."""
+        self._seq += 1
+        self.inbox.taken += 1
+        return Job(event, self._seq)
 
     def _go_idle(self, now: float) -> None:
         if self._retries:
@@ -472,23 +481,12 @@ class Sender:
             job = self._parked.popleft()
             if not self._expired(job):
                 self._parked.append(job)
-        inbox = self.inbox
-        items = inbox.items
         limit = time.time() - self.max_event_age
-        while items:
-            try:
-                item = items.popleft()
-            except IndexError:
+        while (event := self._pop_event()) is not None:
+            if event.timestamp > limit:
+                self.inbox.items.appendleft(event)  # the oldest is young enough: so are the rest
                 break
-            if isinstance(item, FlushMarker):
-                self._reached(item)
-                continue
-            if item.timestamp > limit:
-                items.appendleft(item)  # the oldest is young enough: so are the others
-                break
-            self._seq += 1
-            inbox.taken += 1
-            self._expired(Job(item, self._seq))
+            self._expired(self._new_job(event))
 
     def _refuse(self, error: AuthenticationError) -> None:
         if self._refused is None:
@@ -511,18 +509,8 @@ class Sender:
         self._recovered.clear()
         for job in held:
             self._settle(job, reason, error)
-        items = self.inbox.items
-        while items:
-            try:
-                item = items.popleft()
-            except IndexError:
-                break
-            if isinstance(item, FlushMarker):
-                self._reached(item)
-                continue
-            self._seq += 1
-            self.inbox.taken += 1
-            self._settle(Job(item, self._seq), reason, error)
+        while (event := self._pop_event()) is not None:
+            self._settle(self._new_job(event), reason, error)
 
     # -- flush markers ---------------------------------------------------------------------------
 
@@ -636,10 +624,7 @@ class Sender:
             logger.exception("weespin: could not read the outbox")
             events = []
         self.backlog = 0 if len(events) < room else self.backlog - len(events)
-        for event in events:
-            self._seq += 1
-            self.inbox.taken += 1
-            self._recovered.append(Job(event, self._seq))
+        self._recovered.extend(self._new_job(event) for event in events)
         if self.backlog <= 0 and self._deferred_markers:
             markers, self._deferred_markers = self._deferred_markers, []
             for marker in markers:
