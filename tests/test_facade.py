@@ -9,15 +9,16 @@ import pytest
 import weespin_instrument as weespin
 from weespin_instrument import _facade
 from weespin_instrument.collector import Collector
+from weespin_instrument.testing import default_client
 from weespin_instrument.transports import MemoryTransport
 
 
 @pytest.fixture(autouse=True)
 def isolated_default_client() -> Iterator[None]:
     """Each test starts without a default client and leaves none behind."""
-    previous, _facade._default = _facade._default, None
-    yield
-    current, _facade._default = _facade._default, previous
+    with default_client(None):
+        yield
+        current = _facade.swap_default(None)
     if current is not None:
         current.shutdown(timeout=1.0)
 

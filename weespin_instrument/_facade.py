@@ -61,6 +61,17 @@ def _install(new: Client | None) -> Client:
     return new
 
 
+def swap_default(client: Client | None) -> Client | None:
+    """Make ``client`` the default client as it is (nothing is shut down); return the old one.
+
+    For tests, through :func:`weespin_instrument.testing.default_client`.
+    """
+    global _default
+    with _default_lock:
+        previous, _default = _default, client
+    return previous
+
+
 def configure(**options: Unpack[Options]) -> Client:
     """Configure the default client (optional: the environment is enough) and return it.
 

@@ -14,6 +14,7 @@ Strict mode is always on inside the fixture: an invalid event raises
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -21,7 +22,7 @@ from . import _facade
 from ._client import Client
 from .transports import MemoryTransport
 
-__all__ = ["use_memory_client", "weespin_events"]
+__all__ = ["default_client", "use_memory_client", "weespin_events"]
 
 
 def use_memory_client() -> tuple[Client, MemoryTransport]:
@@ -37,6 +38,25 @@ def use_memory_client() -> tuple[Client, MemoryTransport]:
     return Client(transport=memory, strict=True, disabled=False), memory
 
 
+@contextmanager
+def default_client(client: Client | None) -> Iterator[Client | None]:
+    """Make ``client`` the default client inside the block, then put the previous one back.
+
+    Nothing is shut down on the way: the caller owns ``client``. ``None`` starts the block
+    with no default client (the first module-level call builds one from the environment).
+
+    Example::
+
+        with default_client(Client(transport=memory)):
+            checkout(order, user)   # its events go to `memory`
+    """
+    previous = _facade.swap_default(client)
+    try:
+        yield client
+    finally:
+        _facade.swap_default(previous)
+
+
 @pytest.fixture
 def weespin_events() -> Iterator[MemoryTransport]:
     """Capture the events tracked during the test (strict mode, in memory, no network).
@@ -48,11 +68,8 @@ def weespin_events() -> Iterator[MemoryTransport]:
             weespin_events.assert_tracked("signup", plan="free")
     """
     client, memory = use_memory_client()
-    with _facade._default_lock:
-        previous, _facade._default = _facade._default, client
     try:
-        yield memory
+        with default_client(client):
+            yield memory
     finally:
-        with _facade._default_lock:
-            _facade._default = previous
         client.shutdown(timeout=1.0)

@@ -21,6 +21,7 @@ from weespin_instrument.otel import (
     event_to_attributes,
     install,
 )
+from weespin_instrument.testing import default_client
 from weespin_instrument.transports import BackgroundTransport, BaseTransport, MemoryTransport
 
 from .conftest import KEY, Tracing, hex_ids
@@ -49,16 +50,8 @@ class ExplodingTransport(BaseTransport):
 @pytest.fixture
 def swap_default() -> Iterator[Callable[[Client], None]]:
     """Install clients as the default one for the test; the previous default comes back."""
-    with _facade._default_lock:
-        previous = _facade._default
-
-    def install_default(client: Client) -> None:
-        with _facade._default_lock:
-            _facade._default = client
-
-    yield install_default
-    with _facade._default_lock:
-        _facade._default = previous
+    with default_client(None):
+        yield _facade.swap_default
 
 
 def test_span_events_of_ours_reach_the_collector_with_trace_ids(

@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import weespin_instrument as weespin
-from weespin_instrument import Client, ConfigurationError, _facade
+from weespin_instrument import Client, ConfigurationError
 from weespin_instrument.otel import SpanEventTransport
+from weespin_instrument.testing import default_client
 from weespin_instrument.transports import MemoryTransport
 
 from .conftest import Tracing, event_attributes, hex_ids
@@ -31,13 +32,10 @@ def span_client(transport: SpanEventTransport | None = None) -> Client:
 def default_span_client() -> Iterator[Client]:
     """The default client, for the module-level functions, records span events."""
     client = span_client()
-    with _facade._default_lock:
-        previous, _facade._default = _facade._default, client
     try:
-        yield client
+        with default_client(client):
+            yield client
     finally:
-        with _facade._default_lock:
-            _facade._default = previous
         client.shutdown(timeout=1.0)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from weespin_instrument import _facade
+from weespin_instrument import _facade, testing
 from weespin_instrument._facade import flushing
 from weespin_instrument.collector import Collector
 
@@ -17,13 +17,12 @@ KEY = "flushing-test-key"
 @pytest.fixture
 def default_client(collector: Collector) -> Iterator[Collector]:
     collector.set_latency(50)  # events are still in flight when the block ends
-    previous = _facade._default
-    _facade.configure(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
-    try:
-        yield collector
-    finally:
-        _facade.shutdown(timeout=1.0)
-        _facade._default = previous
+    with testing.default_client(None):
+        _facade.configure(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+        try:
+            yield collector
+        finally:
+            _facade.shutdown(timeout=1.0)
 
 
 def test_as_a_context_manager(default_client: Collector) -> None:
@@ -91,10 +90,6 @@ def test_async_decorator_and_async_with(default_client: Collector) -> None:
 
 
 def test_without_a_default_client_it_is_a_no_op() -> None:
-    previous, _facade._default = _facade._default, None
-    try:
-        with flushing() as done:
-            pass
-        assert done.delivered is True
-    finally:
-        _facade._default = previous
+    with testing.default_client(None), flushing() as done:
+        pass
+    assert done.delivered is True
