@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,12 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def client_to(url: str, *, on_error: Any = None, **options: Any) -> Client:
+    """A client whose background transport sends to ``url`` with a known device (no init)."""
+    transport = BackgroundTransport(api_key=KEY, base_url=url, device_id="ws_device_1", **options)
+    return Client(transport=transport, on_error=on_error)
 
 
 def test_it_is_the_default_and_delivers_after_flush(collector: Collector) -> None:
@@ -76,14 +83,7 @@ def test_close_with_a_dead_api_counts_what_was_left(collector: Collector) -> Non
 
 def test_drop_oldest_keeps_the_newest_events(collector: Collector) -> None:
     collector.set_latency(300)
-    transport = BackgroundTransport(
-        api_key=KEY,
-        base_url=collector.url,
-        device_id="ws_device_1",
-        max_queue=5,
-        overflow="drop_oldest",
-    )
-    client = Client(transport=transport)
+    client = client_to(collector.url, max_queue=5, overflow="drop_oldest")
     for n in range(50):
         client.track("open_app", {"n": n})
     collector.set_latency(0)
@@ -96,16 +96,9 @@ def test_drop_oldest_keeps_the_newest_events(collector: Collector) -> None:
 
 def test_block_waits_for_room_then_queues(collector: Collector) -> None:
     collector.set_latency(100)
-    transport = BackgroundTransport(
-        api_key=KEY,
-        base_url=collector.url,
-        device_id="ws_device_1",
-        max_queue=2,
-        max_in_flight=2,
-        overflow="block",
-        block_timeout=30.0,
+    client = client_to(
+        collector.url, max_queue=2, max_in_flight=2, overflow="block", block_timeout=30.0
     )
-    client = Client(transport=transport)
     for n in range(8):
         client.track("open_app", {"n": n})
     assert client.flush(timeout=10.0)
@@ -116,15 +109,7 @@ def test_block_waits_for_room_then_queues(collector: Collector) -> None:
 
 def test_block_gives_up_after_its_timeout(collector: Collector) -> None:
     collector.set_latency(5000)
-    transport = BackgroundTransport(
-        api_key=KEY,
-        base_url=collector.url,
-        device_id="ws_device_1",
-        max_queue=1,
-        overflow="block",
-        block_timeout=0.2,
-    )
-    client = Client(transport=transport)
+    client = client_to(collector.url, max_queue=1, overflow="block", block_timeout=0.2)
     client.track("open_app")
     started = time.monotonic()
     client.track("open_app")  # the queue is full until the first request ends, in 5 s
@@ -137,15 +122,7 @@ def test_block_gives_up_after_its_timeout(collector: Collector) -> None:
 
 def test_block_never_blocks_a_running_event_loop(collector: Collector) -> None:
     collector.set_latency(5000)
-    transport = BackgroundTransport(
-        api_key=KEY,
-        base_url=collector.url,
-        device_id="ws_device_1",
-        max_queue=1,
-        overflow="block",
-        block_timeout=60.0,
-    )
-    client = Client(transport=transport)
+    client = client_to(collector.url, max_queue=1, overflow="block", block_timeout=60.0)
 
     async def handler() -> None:
         for _ in range(3):
@@ -196,10 +173,7 @@ def test_retry_after_is_honoured(collector: Collector) -> None:
 
 def test_retry_after_is_capped_by_max_backoff(collector: Collector) -> None:
     collector.fail_next(1, status=503, retry_after=3600)
-    transport = BackgroundTransport(
-        api_key=KEY, base_url=collector.url, device_id="ws_device_1", max_backoff=0.2
-    )
-    client = Client(transport=transport)
+    client = client_to(collector.url, max_backoff=0.2)
     client.track("open_app")
     assert client.flush(timeout=10.0)  # not an hour
     assert [r["status"] for r in collector.request_log] == [503, 200]
@@ -319,13 +293,7 @@ def test_stats_show_what_waits_during_an_outage(collector: Collector) -> None:
 
 
 def test_events_expire_after_max_event_age_during_an_outage() -> None:
-    transport = BackgroundTransport(
-        api_key=KEY,
-        base_url=f"http://127.0.0.1:{free_port()}",
-        device_id="ws_device_1",
-        max_event_age=0.3,
-    )
-    client = Client(transport=transport)
+    client = client_to(f"http://127.0.0.1:{free_port()}", max_event_age=0.3)
     for n in range(20):
         client.track("open_app", {"n": n})
     assert client.flush(timeout=20.0)
@@ -341,10 +309,7 @@ def test_flush_from_the_sender_thread_does_not_deadlock(collector: Collector) ->
     def on_error(dropped: DroppedEvent) -> None:
         results.append(client.flush(timeout=60.0))
 
-    transport = BackgroundTransport(
-        api_key=KEY, base_url=collector.url, device_id="ws_device_1", max_in_flight=1
-    )
-    client = Client(transport=transport, on_error=on_error)
+    client = client_to(collector.url, max_in_flight=1, on_error=on_error)
     client.track("open_app")
     client.track("open_app")  # still queued when the first one's hook runs, in the sender
     assert client.flush(timeout=10.0)  # False if the hook had blocked the sender for 60 s
