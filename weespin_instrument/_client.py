@@ -161,7 +161,8 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            self._report_unconfigured(exc, name if isinstance(name, str) else None, origin)
+            event_name = name if isinstance(name, str) else None
+            self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
@@ -282,26 +283,20 @@ class Client:
             try:
                 transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
             except ConfigurationError as exc:
-                self._unconfigured = exc
+                self._unconfigured = exc  # every later event is dropped at once, and counted
+                if not self.settings.strict:
+                    warnings.warn(
+                        f"weespin-instrument is not configured ({exc}) Events are dropped and "
+                        f"counted until you set {ENV_API_KEY} or call weespin.configure(...).",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
                 raise
             if isinstance(transport, BaseTransport):
                 transport.attach(self.reporter)
             self._transport = transport
             _clients_to_drain.add(self)
             return transport
-
-    def _report_unconfigured(
-        self, error: ConfigurationError, event_name: str | None, origin: str | None
-    ) -> None:
-        first = self.reporter.snapshot().dropped.get("not_configured", 0) == 0
-        self.reporter.dropped("not_configured", event_name=event_name, error=error, origin=origin)
-        if first:
-            warnings.warn(
-                f"weespin-instrument is not configured ({error}) Events are dropped and "
-                f"counted until you set {ENV_API_KEY} or call weespin.configure(...).",
-                RuntimeWarning,
-                stacklevel=4,
-            )
 
 
 #: Clients whose transport started and that were not shut down: the exit hook drains them.
