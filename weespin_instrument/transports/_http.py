@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from .._api import WeespinAPI
 from .._config import Settings
 from .._device import DeviceManager, DeviceStore
-from ..errors import AuthenticationError, RejectedError, WeespinError
+from .._retry import outcome_of
+from ..errors import WeespinError
 from ._base import BaseTransport
 
 if TYPE_CHECKING:
@@ -55,14 +56,21 @@ class HttpTransport(BaseTransport):
         self.settings = settings
         self.api = WeespinAPI(settings, http_client=http_client)
         self.api.on_retry = self._count_retry
-        self.devices = DeviceManager(self.api.initialize_device, store=settings.device_store)
+        policy = self.api.retry
+        self.devices = DeviceManager(
+            self.api.initialize_device,
+            store=settings.device_store,
+            # After a failed initialization (its own retries spent), events fail fast for a
+            # while instead of each redoing the whole ladder: 1 s, doubling, up to 5 min.
+            backoff=lambda failures: min(300.0, max(policy.base, 2.0 ** min(failures - 1, 9))),
+        )
 
     def __repr__(self) -> str:
         return f"HttpTransport(base_url={self.settings.base_url!r})"
 
     def send(self, event: Event) -> None:
         try:
-            device_id = event.device_id or self.devices.get()
+            device_id = event.device_id or self.settings.device_id or self.devices.get()
         except WeespinError as exc:
             self._failed(event, exc, initializing=True)
             return
@@ -80,11 +88,10 @@ class HttpTransport(BaseTransport):
         self.reporter.count("retried")
 
     def _failed(self, event: Event, error: WeespinError, *, initializing: bool = False) -> None:
-        if isinstance(error, AuthenticationError):
+        outcome = outcome_of(error)
+        if outcome.action == "stop":
             self.reporter.dropped("unauthorized", event=event, error=error, level=logging.ERROR)
         elif initializing:
             self.reporter.dropped("device_init_failed", event=event, error=error)
-        elif isinstance(error, RejectedError):
-            self.reporter.dropped("rejected", event=event, error=error)
         else:
-            self.reporter.dropped("delivery_failed", event=event, error=error)
+            self.reporter.dropped(outcome.reason or "delivery_failed", event=event, error=error)
