@@ -24,8 +24,16 @@ ERROR = 40
 
 
 class _LazyLogger:
-    # `import logging` costs more than the rest of the package's import; the logger is
-    # created on first use, with a NullHandler so nothing is printed unless the app asks.
+    # `import logging` costs more than the rest of the package's import: the logger is
+    # created on first use.
+    #
+    # It has no handler of its own, on purpose (no NullHandler): when the application
+    # configured no logging at all, Python's own last-resort handler prints WARNING and above
+    # to stderr, so whatever loses data is seen. Only failures are logged at WARNING (each
+    # once per cause, see Reporter), so a healthy run prints nothing. An application that
+    # configures logging gets the same records through its own handlers instead; none is
+    # ever added to the root logger. (`warnings` was the other way: it would show each
+    # message once too, but filters hide it in production and it is not a log record.)
     __slots__ = ("_logger",)
 
     def __init__(self) -> None:
@@ -37,7 +45,6 @@ class _LazyLogger:
             import logging
 
             logger = logging.getLogger("weespin_instrument")
-            logger.addHandler(logging.NullHandler())
             self._logger = logger
         return getattr(logger, name)
 
@@ -62,7 +69,8 @@ class DroppedEvent(NamedTuple):
         weespin.configure(on_error=on_error)
     """
 
-    #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``queue_full``,
+    #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``misconfigured``
+    #: (a bad environment variable, reported once), ``queue_full``,
     #: ``unauthorized``, ``rejected``, ``delivery_failed``, ``device_init_failed``, ...
     reason: str
     event_name: str | None
@@ -163,8 +171,12 @@ class Reporter:
         error: BaseException | None = None,
         origin: str | None = None,
         level: int = WARNING,
+        log: bool = True,
     ) -> None:
-        """Account for one event that will not be delivered."""
+        """Account for one event that will not be delivered.
+
+        ``log=False`` when the caller already logged the cause once for all events.
+        """
         if event is not None and event_name is None:
             event_name = event.name
         report = DroppedEvent(reason, event_name, event, error, origin)
@@ -174,7 +186,7 @@ class Reporter:
                 self._counts["failed"] += 1
             if error is not None:
                 self._last_error = f"{reason}: {error}"
-            first_time = (origin or event_name, reason) not in self._logged
+            first_time = log and (origin or event_name, reason) not in self._logged
             if first_time:
                 self._logged.add((origin or event_name, reason))
         if first_time:
