@@ -167,6 +167,8 @@ class Client:
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
+        if settings.on_error is not None:
+            self.reporter.note_event(event)
         try:
             transport.send(event)
         except Exception as exc:
@@ -222,7 +224,14 @@ class Client:
             ok = client.flush(timeout=2.0)
         """
         transport = self._transport
-        return True if transport is None else transport.flush(timeout)
+        if transport is None:
+            return True
+        started = time.monotonic()
+        delivered = transport.flush(timeout)
+        # on_error calls for the sender's drops run on their own thread: they are part of it.
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        self.reporter.wait_for_hooks(left)
+        return delivered
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Flush (bounded by ``timeout``), then close the transport. Idempotent.
@@ -269,6 +278,7 @@ class Client:
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
         delivered = transport.flush(timeout)
         transport.close(0.0 if not delivered else timeout)
+        self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
         if left:
             outbox = getattr(transport, "outbox", None)
