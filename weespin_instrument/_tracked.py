@@ -12,6 +12,8 @@ from ._facade import get_client
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._client import Client
     from ._decorators import OnException
 
@@ -76,7 +78,8 @@ class tracked:
     key, reserved names included. If the block raises, ``on_exception="skip"`` (the default)
     sends nothing and ``"track"`` sends the event with ``error`` set to the exception's class
     name; the exception propagates either way. Re-entrant and nestable; as a decorator, each
-    call gets a fresh event.
+    call gets a fresh event. ``schema=`` (a pydantic model) validates and coerces the payload
+    when the block ends, before the API's rules (see :mod:`weespin_instrument.events`).
 
     Example::
 
@@ -93,6 +96,7 @@ class tracked:
         "_link_id",
         "_name",
         "_on_exception",
+        "_schema",
         "_stack",
         "_timing",
         "_user_id",
@@ -109,12 +113,18 @@ class tracked:
         timing: bool = False,
         on_exception: OnException = "skip",
         client: Client | None = None,
+        schema: type[BaseModel] | None = None,
         **fields: Any,
     ) -> None:
         if on_exception not in ("skip", "track"):
             raise TypeError(
                 f"tracked({name!r}): on_exception must be 'skip' or 'track', not {on_exception!r}."
             )
+        if schema is not None:
+            from .events import check_schema
+
+            check_schema(schema, where=f"tracked({name!r})")
+        self._schema = schema
         self._name = name
         self._fields = {**(payload or {}), **fields}
         self._user_id = user_id
@@ -147,7 +157,12 @@ class tracked:
             payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
         client = self._client or get_client()
         client.emit(
-            event.name, payload, user_id=event.user_id, link_id=event.link_id, span=event._span
+            event.name,
+            payload,
+            user_id=event.user_id,
+            link_id=event.link_id,
+            span=event._span,
+            schema=self._schema,
         )
 
     async def __aenter__(self) -> TrackedEvent:
@@ -170,6 +185,7 @@ class tracked:
             timing=self._timing,
             on_exception=self._on_exception,
             client=self._client,
+            schema=self._schema,
         )
 
     def __call__(self, func: F) -> F:
