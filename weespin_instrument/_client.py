@@ -78,6 +78,8 @@ class Client:
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
+        #: Set by the pytest plugin's network guard: why this client's events may not leave.
+        self._blocked: str | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -174,6 +176,11 @@ class Client:
             return None
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
+            return None
+        if self._blocked is not None:
+            from ._guard import block
+
+            block(self.reporter, event, self._blocked, origin)
             return None
         try:
             transport.send(event)
@@ -308,6 +315,11 @@ class Client:
                 raise
             if isinstance(transport, BaseTransport):
                 transport.attach(self.reporter)
+            if getattr(transport, "needs_api", False):
+                from ._guard import blocked_reason
+
+                target = getattr(transport, "settings", self.settings)
+                self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
             return transport

@@ -1,25 +1,24 @@
 """``weespin-instrument send`` and ``doctor``: talk to the API the way the library does.
 
-The decisions are pure functions (:func:`parse_field`, :func:`is_loopback_url`); the two
+The decisions are pure functions (:func:`parse_field`); the two
 commands print what they decided, so nothing about a value's type or a setting's origin is
 left to guessing.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, TextIO
-from urllib.parse import urlsplit
 
 from ._api import WeespinAPI
 from ._client import Client
 from ._config import ENV_API_KEY, ENV_BASE_URL, Settings
+from ._guard import is_local_url
 from .errors import AuthenticationError, ConfigurationError, RejectedError, WeespinError
 
-__all__ = ["TYPE_SUFFIXES", "Field", "is_loopback_url", "parse_field", "run_doctor", "send_one"]
+__all__ = ["TYPE_SUFFIXES", "Field", "parse_field", "run_doctor", "send_one"]
 
 #: ``key:TYPE=value`` forces a type; without a suffix the value's shape decides.
 TYPE_SUFFIXES = ("str", "int", "float", "bool")
@@ -123,23 +122,6 @@ def _forced(key: str, type_name: str, raw: str) -> Field:
     raise ValueError(f"{where!r}: {raw!r} is not a valid {type_name}")
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (``localhost``, ``127.0.0.0/8``, ``::1``).
-
-    >>> is_loopback_url("http://127.0.0.1:8765")
-    True
-    >>> is_loopback_url("https://developer.weespin.io")
-    False
-    """
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def send_one(
     settings: Settings,
     name: str,
@@ -203,7 +185,7 @@ def _probe_collector(base_url: str, timeout: float) -> bool:
     try:
         response = httpx.get(base_url.rstrip("/") + "/api/events?limit=1", timeout=timeout)
     except httpx.HTTPError as exc:
-        if is_loopback_url(base_url):
+        if is_local_url(base_url):
             fix = (
                 "start the local collector in another terminal: weespin-instrument collector "
                 f"(or check the port in {ENV_BASE_URL} / --base-url)"
