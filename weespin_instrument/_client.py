@@ -18,6 +18,7 @@ from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from typing_extensions import Unpack
 
     from ._config import Options
@@ -74,6 +75,8 @@ class Client:
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
         self._misconfigured_seen = False
+        #: Set by the pytest plugin's network guard: why this client's events may not leave.
+        self._blocked: str | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -102,16 +105,21 @@ class Client:
         user_id: str | int | None = None,
         link_id: str | None = None,
         device_id: str | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """Track one event now. Returns it, or ``None`` when it was dropped or disabled.
 
         Outside strict mode this never raises: invalid events are dropped and counted.
+        ``schema``: a pydantic model the payload is validated through first (see
+        :mod:`weespin_instrument.events`).
 
         Example::
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        return self.emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+        return self.emit(
+            name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+        )
 
     def emit(
         self,
@@ -123,6 +131,7 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """The pipeline behind every tracked call: enrich + validate, scrub, transport.
 
@@ -145,6 +154,7 @@ class Client:
                 device_id=device_id,
                 origin=origin,
                 span=span,
+                schema=schema,
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -167,6 +177,11 @@ class Client:
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
+        if self._blocked is not None:
+            from ._guard import block
+
+            block(self.reporter, event, self._blocked, origin)
+            return None
         if settings.on_error is not None:
             self.reporter.note_event(event)
         try:
@@ -188,14 +203,20 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event:
         """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
 
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does).
+        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
+        validates and coerces the payload before the API's rules.
         """
         settings = self.settings
         try:
+            if schema is not None:
+                from .events import validate_payload
+
+                payload = validate_payload(schema, name, payload)
             event = build_event(
                 name,
                 payload,
@@ -352,6 +373,11 @@ class Client:
                 raise
             if isinstance(transport, BaseTransport):
                 transport.attach(self.reporter)
+            if getattr(transport, "needs_api", False):
+                from ._guard import blocked_reason
+
+                target = getattr(transport, "settings", self.settings)
+                self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
             return transport
