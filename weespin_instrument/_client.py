@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import ENV_API_KEY, Settings
+from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
@@ -78,6 +80,8 @@ class Client:
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
         self._closed = False
+        #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
+        self.awaiting_device = AwaitingDevice()
 
     def __repr__(self) -> str:
         transport = self.settings.transport
@@ -167,10 +171,27 @@ class Client:
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
+        if event.device_id is None and getattr(transport, "needs_api", False):
+            visitor = current_visitor()
+            if visitor is not None:  # a web visitor whose device is not known yet
+                visitor.hold(self, event, origin)
+                return event
+        return self._deliver(event, origin, transport)
+
+    def _deliver(
+        self, event: Event, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        if transport is None:
+            transport = self._transport
+            if transport is None:
+                if self._closed:
+                    self.reporter.dropped("closed", event=event, origin=origin)
+                    return None
+                transport = self._start_transport()
         try:
             transport.send(event)
         except Exception as exc:
-            if settings.strict:
+            if self.settings.strict:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
@@ -216,8 +237,13 @@ class Client:
 
             ok = client.flush(timeout=2.0)
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.awaiting_device.count and not self.awaiting_device.wait(timeout):
+            return False
         transport = self._transport
-        return True if transport is None else transport.flush(timeout)
+        if transport is None:
+            return True
+        return transport.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Flush (bounded by ``timeout``), then close the transport. Idempotent.
@@ -235,6 +261,10 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
+        if self.awaiting_device.count:
+            self.awaiting_device.wait(timeout)
+            for event in self.awaiting_device.abandon():
+                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
@@ -269,6 +299,7 @@ class Client:
         """
         transport = self._transport
         queued, in_flight = transport.pending() if isinstance(transport, BaseTransport) else (0, 0)
+        queued += self.awaiting_device.count
         return self.reporter.snapshot(queued=queued, in_flight=in_flight)
 
     # -- internals ----------------------------------------------------------------------------
