@@ -168,14 +168,33 @@ class Visitors:
             return Visit(device_id, cookie_link, False)
         return Visit(device_id, link_id, link_id != cookie_link and self.link_cookie is not None)
 
-    def set_cookie_values(self, *, device_id: str | None, visit: Visit, secure: bool) -> list[str]:
-        """``Set-Cookie`` header values for a new device and a new link (maybe none)."""
-        values = []
+    def cookies_to_set(
+        self, *, device_id: str | None, visit: Visit
+    ) -> list[tuple[str, str, int | None]]:
+        """``(name, value, max_age)`` of the cookies a response sets: a new device, a new link."""
+        cookies: list[tuple[str, str, int | None]] = []
         if device_id is not None:
-            values.append(self.cookie(self.device_cookie, device_id, secure, self.cookie_max_age))
+            cookies.append((self.device_cookie, device_id, self.cookie_max_age))
         if visit.new_link and visit.link_id is not None and self.link_cookie:
-            values.append(self.cookie(self.link_cookie, visit.link_id, secure, None))
-        return values
+            cookies.append((self.link_cookie, visit.link_id, None))  # kept for the visit
+        return cookies
+
+    def set_cookie_values(self, *, device_id: str | None, visit: Visit, secure: bool) -> list[str]:
+        """``Set-Cookie`` header values for :meth:`cookies_to_set`.
+
+        Example::
+
+            Visitors().set_cookie_values(device_id="ws_1", visit=visit, secure=True)
+            # ['weespin_device_id=ws_1; Path=/; Max-Age=63072000; HttpOnly; SameSite=Lax; Secure']
+        """
+        return [
+            self.cookie(name, value, secure, max_age)
+            for name, value, max_age in self.cookies_to_set(device_id=device_id, visit=visit)
+        ]
+
+    def secure(self, https: bool) -> bool:
+        """Whether cookies get ``Secure`` on a request that came over https or not."""
+        return self.cookie_secure if self.cookie_secure is not None else https
 
     def cookie(self, name: str, value: str, secure: bool, max_age: int | None) -> str:
         """One ``Set-Cookie`` value with the configured attributes."""
@@ -188,7 +207,7 @@ class Visitors:
             parts.append("HttpOnly")
         if self.cookie_samesite:
             parts.append(f"SameSite={self.cookie_samesite}")
-        if self.cookie_secure if self.cookie_secure is not None else secure:
+        if self.secure(secure):
             parts.append("Secure")
         return "; ".join(parts)
 
