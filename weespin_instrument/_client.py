@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
+from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
@@ -78,6 +80,8 @@ class Client:
         #: Set by the pytest plugin's network guard: why this client's events may not leave.
         self._blocked: str | None = None
         self._closed = False
+        #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
+        self.awaiting_device = AwaitingDevice()
 
     def __repr__(self) -> str:
         transport = self.settings.transport
@@ -184,10 +188,27 @@ class Client:
             return None
         if settings.on_error is not None:
             self.reporter.note_event(event)
+        if event.device_id is None and getattr(transport, "needs_api", False):
+            visitor = current_visitor()
+            if visitor is not None:  # a web visitor whose device is not known yet
+                visitor.hold(self, event, origin)
+                return event
+        return self._deliver(event, origin, transport)
+
+    def _deliver(
+        self, event: Event, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        if transport is None:
+            transport = self._transport
+            if transport is None:
+                if self._closed:
+                    self.reporter.dropped("closed", event=event, origin=origin)
+                    return None
+                transport = self._start_transport()
         try:
             transport.send(event)
         except Exception as exc:
-            if settings.strict:
+            if self.settings.strict:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
@@ -244,14 +265,19 @@ class Client:
 
             ok = client.flush(timeout=2.0)
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.awaiting_device.count and not self.awaiting_device.wait(timeout):
+            return False
         transport = self._transport
         if transport is None:
             return True
-        started = time.monotonic()
-        delivered = transport.flush(timeout)
+        delivered = transport.flush(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
         # on_error calls for the sender's drops run on their own thread: they are part of it.
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        self.reporter.wait_for_hooks(left)
+        self.reporter.wait_for_hooks(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
         return delivered
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
@@ -294,6 +320,10 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
+        if self.awaiting_device.count:
+            self.awaiting_device.wait(timeout)
+            for event in self.awaiting_device.abandon():
+                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
@@ -329,6 +359,7 @@ class Client:
         """
         transport = self._transport
         queued, in_flight = transport.pending() if isinstance(transport, BaseTransport) else (0, 0)
+        queued += self.awaiting_device.count
         return self.reporter.snapshot(queued=queued, in_flight=in_flight)
 
     # -- internals ----------------------------------------------------------------------------
