@@ -113,9 +113,10 @@ class BackgroundTransport(BaseTransport):
         self.max_in_flight = settings.max_in_flight
         self.outbox: Outbox | None = None
         if settings.outbox is not None:
-            from ._outbox import Outbox
+            from ._outbox import Outbox, destination_of
 
-            self.outbox = Outbox(settings.outbox)
+            destination = destination_of(settings.base_url, settings.api_key)
+            self.outbox = Outbox(settings.outbox, destination=destination)
         if max_event_age is _DEFAULT:
             max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
         self.max_event_age: float | None = max_event_age
@@ -144,8 +145,8 @@ class BackgroundTransport(BaseTransport):
         items = inbox.items
         if len(items) + inbox.taken >= self.max_queue and not self._make_room(event, inbox):
             return
-        if self.outbox is not None:
-            self.outbox.add(event)
+        if self.outbox is not None and not self.outbox.add(event):
+            self.reporter.count("not_durable")  # still delivered, from memory
         items.append(event)
         if inbox.idle:
             inbox.idle = False
