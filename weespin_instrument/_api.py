@@ -21,6 +21,7 @@ from .errors import (
     ServerError,
     WeespinError,
     key_suffix,
+    redact_key,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ def error_for_response(
     """The typed error an HTTP answer means, or ``None`` for a success (2xx)."""
     if 200 <= status < 300:
         return None
-    if api_key:
-        body = body.replace(api_key, key_suffix(api_key))
+    body = redact_key(body, api_key)
     where = f"{status} on {method_path}"
     if status in (401, 403):
         return AuthenticationError(
@@ -189,7 +189,8 @@ class WeespinAPI:
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"POST {path} timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+            detail = redact_key(str(exc), self.settings.api_key)
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
         error = error_for_response(
             response.status_code,
             response.text,

@@ -153,7 +153,7 @@ class Client:
                 raise
             self.reporter.dropped(
                 exc.reason,
-                event_name=name if isinstance(name, str) else None,
+                event_name=_plain_name(name),
                 error=exc,
                 origin=origin,
             )
@@ -161,7 +161,7 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            event_name = name if isinstance(name, str) else None
+            event_name = _plain_name(name)
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
@@ -326,7 +326,7 @@ class Client:
                 "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
                 problem,
             )
-        event_name = name if isinstance(name, str) else None
+        event_name = _plain_name(name)
         self.reporter.dropped(
             "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
         )
@@ -357,8 +357,13 @@ class Client:
             return transport
 
 
+def _plain_name(name: object) -> str | None:
+    """The event name as a plain ``str`` for reports (a subclass's own methods may raise)."""
+    return str.__str__(name) if isinstance(name, str) else None
+
+
 def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:
-    event_name = name if type(name) is str else None
+    event_name = _plain_name(name)
     where = f"event {event_name!r}" if event_name else "an event"
     if origin:
         where += f" (from {origin})"
