@@ -17,6 +17,9 @@ import pytest
 
 from weespin_instrument.collector import Collector
 
+#: pytest's own fixture for running a test session inside a test (the plugin's tests use it).
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Collector]:

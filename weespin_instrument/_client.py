@@ -10,14 +10,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
+from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from typing_extensions import Unpack
 
     from ._config import Options
@@ -74,7 +77,11 @@ class Client:
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
         self._misconfigured_seen = False
+        #: Set by the pytest plugin's network guard: why this client's events may not leave.
+        self._blocked: str | None = None
         self._closed = False
+        #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
+        self.awaiting_device = AwaitingDevice()
 
     def __repr__(self) -> str:
         transport = self.settings.transport
@@ -102,16 +109,21 @@ class Client:
         user_id: str | int | None = None,
         link_id: str | None = None,
         device_id: str | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """Track one event now. Returns it, or ``None`` when it was dropped or disabled.
 
         Outside strict mode this never raises: invalid events are dropped and counted.
+        ``schema``: a pydantic model the payload is validated through first (see
+        :mod:`weespin_instrument.events`).
 
         Example::
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        return self.emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+        return self.emit(
+            name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+        )
 
     def emit(
         self,
@@ -123,6 +135,7 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """The pipeline behind every tracked call: enrich + validate, scrub, transport.
 
@@ -145,6 +158,7 @@ class Client:
                 device_id=device_id,
                 origin=origin,
                 span=span,
+                schema=schema,
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -167,12 +181,34 @@ class Client:
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
+        if self._blocked is not None:
+            from ._guard import block
+
+            block(self.reporter, event, self._blocked, origin)
+            return None
         if settings.on_error is not None:
             self.reporter.note_event(event)
+        if event.device_id is None and getattr(transport, "needs_api", False):
+            visitor = current_visitor()
+            if visitor is not None:  # a web visitor whose device is not known yet
+                visitor.hold(self, event, origin)
+                return event
+        return self._deliver(event, origin, transport)
+
+    def _deliver(
+        self, event: Event, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        if transport is None:
+            transport = self._transport
+            if transport is None:
+                if self._closed:
+                    self.reporter.dropped("closed", event=event, origin=origin)
+                    return None
+                transport = self._start_transport()
         try:
             transport.send(event)
         except Exception as exc:
-            if settings.strict:
+            if self.settings.strict:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
@@ -188,14 +224,20 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event:
         """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
 
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does).
+        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
+        validates and coerces the payload before the API's rules.
         """
         settings = self.settings
         try:
+            if schema is not None:
+                from .events import validate_payload
+
+                payload = validate_payload(schema, name, payload)
             event = build_event(
                 name,
                 payload,
@@ -223,14 +265,19 @@ class Client:
 
             ok = client.flush(timeout=2.0)
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.awaiting_device.count and not self.awaiting_device.wait(timeout):
+            return False
         transport = self._transport
         if transport is None:
             return True
-        started = time.monotonic()
-        delivered = transport.flush(timeout)
+        delivered = transport.flush(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
         # on_error calls for the sender's drops run on their own thread: they are part of it.
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        self.reporter.wait_for_hooks(left)
+        self.reporter.wait_for_hooks(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
         return delivered
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
@@ -273,6 +320,10 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
+        if self.awaiting_device.count:
+            self.awaiting_device.wait(timeout)
+            for event in self.awaiting_device.abandon():
+                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
@@ -308,6 +359,7 @@ class Client:
         """
         transport = self._transport
         queued, in_flight = transport.pending() if isinstance(transport, BaseTransport) else (0, 0)
+        queued += self.awaiting_device.count
         return self.reporter.snapshot(queued=queued, in_flight=in_flight)
 
     # -- internals ----------------------------------------------------------------------------
@@ -352,14 +404,24 @@ class Client:
                 raise
             if isinstance(transport, BaseTransport):
                 transport.attach(self.reporter)
+            if getattr(transport, "needs_api", False):
+                from ._guard import blocked_reason
+
+                target = getattr(transport, "settings", self.settings)
+                self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
             return transport
 
 
 def _plain_name(name: object) -> str | None:
-    """The event name as a plain ``str`` for reports (a subclass's own methods may raise)."""
-    return str.__str__(name) if isinstance(name, str) else None
+    """The event name as a plain ``str`` for reports (a subclass's own methods may raise).
+
+    ``type()``, not ``isinstance()``: the latter trusts a faked ``__class__``.
+    """
+    if type(name) is str:
+        return name
+    return str.__str__(name) if issubclass(type(name), str) else None
 
 
 def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:

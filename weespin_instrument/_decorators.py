@@ -18,6 +18,8 @@ from ._reporting import logger
 from .errors import InvalidEventError, WeespinError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._client import Client
     from ._extract import Getter, PayloadFrom
 
@@ -56,6 +58,7 @@ class _Recipe:
         "needs_call",
         "origin",
         "payload_fn",
+        "schema",
         "static",
         "timing",
         "track_errors",
@@ -77,6 +80,7 @@ class _Recipe:
         on_exception: OnException,
         client: Client | None,
         allow_return: bool,
+        schema: type[BaseModel] | None = None,
     ) -> None:
         target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
         self.origin = getattr(target, "__qualname__", None) or type(target).__qualname__
@@ -89,6 +93,11 @@ class _Recipe:
             )
         if payload is not None and not isinstance(payload, Mapping):
             raise TypeError(f"{where}: payload= must be a mapping of static fields.")
+        if schema is not None:
+            from .events import check_schema
+
+            check_schema(schema, where=where)
+        self.schema = schema
         signature = Signature.of(func)
         self.name = name
         self.static = dict(payload or {})
@@ -159,7 +168,13 @@ class _Recipe:
             if self.link_get is not None:
                 link_id = self._identity_value(client, self.link_get, args, kwargs, result, outcome)
             client.emit(
-                self.name, payload, user_id=user_id, link_id=link_id, origin=self.origin, span=span
+                self.name,
+                payload,
+                user_id=user_id,
+                link_id=link_id,
+                origin=self.origin,
+                span=span,
+                schema=self.schema,
             )
         except WeespinError as exc:
             if client.settings.strict:
@@ -396,6 +411,7 @@ def track_event(
     timing: bool = False,
     on_exception: OnException = "skip",
     client: Client | None = None,
+    schema: type[BaseModel] | None = None,
 ) -> EventDecorator:
     """Track an event each time the decorated callable completes.
 
@@ -414,7 +430,9 @@ def track_event(
     ``on_exception="track"`` also sends the event of a call that raised, with ``error`` set to
     the exception's class name (``"skip"``, the default, sends nothing then). A generator
     closed before it is exhausted sends its event once, with ``outcome="closed"`` and without
-    the fields that needed its return value.
+    the fields that needed its return value. ``schema``: a pydantic model the payload is
+    validated and coerced through before the API's rules (see :mod:`weespin_instrument.events`);
+    a model that is not one raises ``TypeError`` here.
 
     Example::
 
@@ -443,6 +461,7 @@ def track_event(
             on_exception=on_exception,
             client=client,
             allow_return=not is_async_generator,
+            schema=schema,
         )
         if is_async_generator:
             wrapper = _async_generator_wrapper(recipe)

@@ -11,6 +11,7 @@ from ._client import Client
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from typing_extensions import Unpack
 
     from ._config import Options
@@ -106,14 +107,20 @@ def track(
     user_id: str | int | None = None,
     link_id: str | None = None,
     device_id: str | None = None,
+    schema: type[BaseModel] | None = None,
 ) -> Event | None:
     """Track one event with the default client. Never raises outside strict mode.
+
+    ``schema``: a pydantic model the payload is validated and coerced through first; a
+    payload it rejects is dropped and counted (``schema_mismatch``), or raises in strict mode.
 
     Example::
 
         weespin.track("share_link", {"channel": "email"}, user_id="u_42")
     """
-    return get_client().emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+    return get_client().emit(
+        name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+    )
 
 
 def flush(timeout: float | None = 5.0) -> bool:

@@ -12,6 +12,8 @@ from ._facade import get_client
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._client import Client
     from ._decorators import OnException
 
@@ -76,7 +78,8 @@ class tracked:
     key, reserved names included. If the block raises, ``on_exception="skip"`` (the default)
     sends nothing and ``"track"`` sends the event with ``error`` set to the exception's class
     name; the exception propagates either way. Re-entrant and nestable; as a decorator, each
-    call gets a fresh event.
+    call gets a fresh event. ``schema=`` (a pydantic model) validates and coerces the payload
+    when the block ends, before the API's rules (see :mod:`weespin_instrument.events`).
 
     Example::
 
@@ -94,6 +97,7 @@ class tracked:
         "_name",
         "_on_exception",
         "_payload",
+        "_schema",
         "_stack",
         "_timing",
         "_user_id",
@@ -110,12 +114,18 @@ class tracked:
         timing: bool = False,
         on_exception: OnException = "skip",
         client: Client | None = None,
+        schema: type[BaseModel] | None = None,
         **fields: Any,
     ) -> None:
         if on_exception not in ("skip", "track"):
             raise TypeError(
                 f"tracked({name!r}): on_exception must be 'skip' or 'track', not {on_exception!r}."
             )
+        if schema is not None:
+            from .events import check_schema
+
+            check_schema(schema, where=f"tracked({name!r})")
+        self._schema = schema
         self._name = name
         self._payload = payload
         self._fields = fields
@@ -158,7 +168,12 @@ class tracked:
         except Exception:
             pass  # the payload is not a mapping any more: emit() reports it
         client.emit(
-            event.name, payload, user_id=event.user_id, link_id=event.link_id, span=event._span
+            event.name,
+            payload,
+            user_id=event.user_id,
+            link_id=event.link_id,
+            span=event._span,
+            schema=self._schema,
         )
 
     async def __aenter__(self) -> TrackedEvent:
@@ -181,6 +196,7 @@ class tracked:
             timing=self._timing,
             on_exception=self._on_exception,
             client=self._client,
+            schema=self._schema,
             **self._fields,
         )
 
