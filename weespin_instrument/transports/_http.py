@@ -9,7 +9,7 @@ from .._api import WeespinAPI
 from .._config import Settings
 from .._device import DeviceManager, DeviceStore
 from .._retry import outcome_of
-from ..errors import WeespinError
+from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinError
 from ._base import BaseTransport
 
 if TYPE_CHECKING:
@@ -24,7 +24,9 @@ class HttpTransport(BaseTransport):
     """Sends each event with one blocking ``POST /events`` (httpx, keep-alive, retries).
 
     The device is initialized on the first event that needs one. Failures are counted and
-    reported, never raised. Use it for scripts and for workers where blocking is fine; web
+    reported; in strict mode they are also raised at the call: :class:`AuthenticationError`
+    (401/403), :class:`RejectedError`, or :class:`DeliveryError` once the retries are spent.
+    Use it for scripts and for workers where blocking is fine; web
     apps want the default background transport.
 
     Settings not given are read from the environment (``WEESPIN_API_KEY``, ...).
@@ -81,6 +83,13 @@ class HttpTransport(BaseTransport):
             return
         self.reporter.count_sent()
 
+    def _raise_if_strict(self, error: WeespinError) -> None:
+        if not self.settings.strict:
+            return
+        if isinstance(error, (AuthenticationError, RejectedError, DeliveryError)):
+            raise error
+        raise DeliveryError(f"the event was not delivered, retries spent: {error}") from error
+
     def close(self, timeout: float | None = None) -> None:
         self.api.close()
 
@@ -95,3 +104,4 @@ class HttpTransport(BaseTransport):
             self.reporter.dropped("device_init_failed", event=event, error=error)
         else:
             self.reporter.dropped(outcome.reason or "delivery_failed", event=event, error=error)
+        self._raise_if_strict(error)
