@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import ENV_API_KEY, Settings
+from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
 from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
@@ -20,14 +20,13 @@ from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from typing_extensions import Unpack
 
     from ._config import Options
     from ._event import Event
 
 __all__ = ["TRANSPORT_NAMES", "Client"]
-
-TRANSPORT_NAMES = ("background", "sync", "console", "memory", "none")
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
 EXIT_DRAIN_TIMEOUT = Settings.exit_timeout
@@ -61,24 +60,25 @@ class Client:
     """
 
     def __init__(self, *, settings: Settings | None = None, **options: Unpack[Options]) -> None:
+        misconfigured = None
         if settings is None:
-            settings = Settings.resolve(**options)
+            # Bad explicit options raise here; a bad environment is reported on first use.
+            settings, misconfigured = Settings.resolve_lazily(**options)
         elif options:
             raise ConfigurationError(
                 "pass either settings= or individual options to Client(), not both."
             )
-        if isinstance(settings.transport, str) and settings.transport not in TRANSPORT_NAMES:
-            names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
-            raise ConfigurationError(
-                f"unknown transport {settings.transport!r}: use one of {names}, or pass an "
-                "instance (configure(transport=MyTransport()))."
-            )
+        #: Why the environment could not be used: every event is dropped as ``misconfigured``.
+        self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
         self._scrub = Scrubber(settings.sensitive_data)
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
+        self._misconfigured_seen = False
+        #: Set by the pytest plugin's network guard: why this client's events may not leave.
+        self._blocked: str | None = None
         self._closed = False
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
@@ -109,16 +109,21 @@ class Client:
         user_id: str | int | None = None,
         link_id: str | None = None,
         device_id: str | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """Track one event now. Returns it, or ``None`` when it was dropped or disabled.
 
         Outside strict mode this never raises: invalid events are dropped and counted.
+        ``schema``: a pydantic model the payload is validated through first (see
+        :mod:`weespin_instrument.events`).
 
         Example::
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        return self.emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+        return self.emit(
+            name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+        )
 
     def emit(
         self,
@@ -130,6 +135,7 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event | None:
         """The pipeline behind every tracked call: enrich + validate, scrub, transport.
 
@@ -140,6 +146,9 @@ class Client:
         if settings.disabled:
             return None
         self.reporter.count_tracked()
+        if self._misconfigured is not None:
+            self._drop_misconfigured(name, origin)
+            return None
         try:
             event = self.prepare(
                 name,
@@ -149,6 +158,7 @@ class Client:
                 device_id=device_id,
                 origin=origin,
                 span=span,
+                schema=schema,
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -157,7 +167,7 @@ class Client:
                 raise
             self.reporter.dropped(
                 exc.reason,
-                event_name=name if isinstance(name, str) else None,
+                event_name=name if type(name) is str else None,
                 error=exc,
                 origin=origin,
             )
@@ -165,12 +175,19 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            event_name = name if isinstance(name, str) else None
+            event_name = name if type(name) is str else None
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
+        if self._blocked is not None:
+            from ._guard import block
+
+            block(self.reporter, event, self._blocked, origin)
+            return None
+        if settings.on_error is not None:
+            self.reporter.note_event(event)
         if event.device_id is None and getattr(transport, "needs_api", False):
             visitor = current_visitor()
             if visitor is not None:  # a web visitor whose device is not known yet
@@ -207,25 +224,36 @@ class Client:
         device_id: object = None,
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
     ) -> Event:
         """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
 
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does).
+        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
+        validates and coerces the payload before the API's rules.
         """
         settings = self.settings
-        event = build_event(
-            name,
-            payload,
-            user_id,
-            link_id,
-            device_id,
-            settings.device_id,
-            settings.trace_correlation,
-            origin,
-            span,
-        )
-        event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+        try:
+            if schema is not None:
+                from .events import validate_payload
+
+                payload = validate_payload(schema, name, payload)
+            event = build_event(
+                name,
+                payload,
+                user_id,
+                link_id,
+                device_id,
+                settings.device_id,
+                settings.trace_correlation,
+                origin,
+                span,
+            )
+            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+        except InvalidEventError:
+            raise
+        except Exception as exc:  # a user's object raised where nothing more precise caught it
+            raise _user_object_error(name, origin, exc) from exc
         if redacted:
             self.reporter.count("redacted", redacted)
         return event
@@ -243,7 +271,14 @@ class Client:
         transport = self._transport
         if transport is None:
             return True
-        return transport.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        delivered = transport.flush(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
+        # on_error calls for the sender's drops run on their own thread: they are part of it.
+        self.reporter.wait_for_hooks(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
+        return delivered
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Flush (bounded by ``timeout``), then close the transport. Idempotent.
@@ -256,6 +291,30 @@ class Client:
             client.shutdown(timeout=5.0)
         """
         return self._shutdown(timeout)
+
+    def retire(self) -> None:
+        """Shut down in a background thread, bounded by ``exit_timeout``; return at once.
+
+        What :func:`configure` does with the client it replaces. The exit hook still waits
+        (within ``exit_timeout``) for a retiring client's events.
+
+        Example::
+
+            old_client.retire()
+        """
+        if self._closed:
+            return
+        thread = threading.Thread(target=self._retire, name="weespin-retire", daemon=True)
+        _retiring.add(thread)
+        thread.start()
+
+    def _retire(self) -> None:
+        try:
+            self._shutdown(self.settings.exit_timeout)
+        except Exception:
+            logger.exception("weespin: error while shutting down a replaced client")
+        finally:
+            _retiring.discard(threading.current_thread())
 
     def _shutdown(self, timeout: float | None, *, at_exit: bool = False) -> bool:
         with self._transport_lock:
@@ -270,6 +329,7 @@ class Client:
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
         delivered = transport.flush(timeout)
         transport.close(0.0 if not delivered else timeout)
+        self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
         if left:
             outbox = getattr(transport, "outbox", None)
@@ -304,6 +364,25 @@ class Client:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _drop_misconfigured(self, name: object, origin: str | None) -> None:
+        problem = self._misconfigured
+        assert problem is not None
+        if self.settings.strict:
+            raise problem
+        with self._transport_lock:
+            first, self._misconfigured_seen = not self._misconfigured_seen, True
+        if first:
+            logger.log(
+                ERROR,
+                "weespin: %s Until this is fixed every event is dropped and counted as "
+                "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
+                problem,
+            )
+        event_name = name if type(name) is str else None
+        self.reporter.dropped(
+            "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
+        )
+
     def _start_transport(self) -> Transport:
         if self._unconfigured is not None:
             raise self._unconfigured
@@ -327,14 +406,34 @@ class Client:
                 raise
             if isinstance(transport, BaseTransport):
                 transport.attach(self.reporter)
+            if getattr(transport, "needs_api", False):
+                from ._guard import blocked_reason
+
+                target = getattr(transport, "settings", self.settings)
+                self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
             return transport
 
 
+def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:
+    event_name = name if type(name) is str else None
+    where = f"event {event_name!r}" if event_name else "an event"
+    if origin:
+        where += f" (from {origin})"
+    return InvalidEventError(
+        f"{where}: reading its values raised {type(exc).__qualname__}. Pass plain values "
+        "(str, int, float, bool, dicts of them) instead of the object that raised.",
+        event_name=event_name,
+        reason="invalid_event",
+    )
+
+
 #: Clients whose transport started and that were not shut down: the exit hook drains them.
 #: Strong references: a client dropped without shutdown() still gets its events delivered.
 _clients_to_drain: set[Client] = set()
+#: Threads shutting down clients replaced by configure(): the exit hook waits for them.
+_retiring: set[threading.Thread] = set()
 
 
 @atexit.register
@@ -350,3 +449,6 @@ def _drain_at_exit() -> None:
             client._shutdown(max(0.0, left), at_exit=True)
         except Exception:
             logger.exception("weespin: error while delivering events at exit")
+    for thread in list(_retiring):
+        deadline = EXIT_DRAIN_TIMEOUT - (time.monotonic() - started)
+        thread.join(max(0.0, deadline))

@@ -15,9 +15,11 @@ from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
 from ._reporting import logger
-from .errors import InvalidEventError
+from .errors import InvalidEventError, WeespinError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._client import Client
     from ._extract import Getter, PayloadFrom
 
@@ -56,6 +58,7 @@ class _Recipe:
         "needs_call",
         "origin",
         "payload_fn",
+        "schema",
         "static",
         "timing",
         "track_errors",
@@ -77,6 +80,7 @@ class _Recipe:
         on_exception: OnException,
         client: Client | None,
         allow_return: bool,
+        schema: type[BaseModel] | None = None,
     ) -> None:
         target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
         self.origin = getattr(target, "__qualname__", None) or type(target).__qualname__
@@ -89,6 +93,11 @@ class _Recipe:
             )
         if payload is not None and not isinstance(payload, Mapping):
             raise TypeError(f"{where}: payload= must be a mapping of static fields.")
+        if schema is not None:
+            from .events import check_schema
+
+            check_schema(schema, where=where)
+        self.schema = schema
         signature = Signature.of(func)
         self.name = name
         self.static = dict(payload or {})
@@ -159,13 +168,32 @@ class _Recipe:
             if self.link_get is not None:
                 link_id = self._identity_value(client, self.link_get, args, kwargs, result, outcome)
             client.emit(
-                self.name, payload, user_id=user_id, link_id=link_id, origin=self.origin, span=span
+                self.name,
+                payload,
+                user_id=user_id,
+                link_id=link_id,
+                origin=self.origin,
+                span=span,
+                schema=self.schema,
             )
-        except Exception as exc:
+        except WeespinError as exc:
             if client.settings.strict:
                 raise
             client.reporter.dropped(
                 "extraction_failed", event_name=self.name, error=exc, origin=self.origin
+            )
+        except Exception as exc:  # a user's when=, payload_from= or object raised
+            error = InvalidEventError(
+                f"event {self.name!r} (from {self.origin}): building the event raised "
+                f"{type(exc).__qualname__} (in when=, payload_from= or a value read from the "
+                "call). Fix it, or read plain values.",
+                event_name=self.name,
+                reason="extraction_failed",
+            )
+            if client.settings.strict:
+                raise error from exc
+            client.reporter.dropped(
+                "extraction_failed", event_name=self.name, error=error, origin=self.origin
             )
 
     def _payload(
@@ -181,14 +209,25 @@ class _Recipe:
         try:
             for key, get in fields:
                 payload[key] = get(args, kwargs, result)
-        except PathError:
+        except Exception:
             # Rare: read the fields one by one to leave out (and report) each failing path.
             for key, get in fields:
                 try:
                     payload[key] = get(args, kwargs, result)
                 except PathError as exc:
                     self._path_failed(client, key, exc)
+                except Exception as exc:  # a property of the user's object raised
+                    raise self._raised(key, exc) from exc
         return payload
+
+    def _raised(self, key: str, exc: Exception) -> InvalidEventError:
+        return InvalidEventError(
+            f"event {self.name!r} (from {self.origin}), payload key {key!r}: reading it "
+            f"raised {type(exc).__qualname__}. Fix the attribute, or read another path.",
+            event_name=self.name,
+            key=key,
+            reason="extraction_failed",
+        )
 
     def _identity_value(
         self,
@@ -207,6 +246,8 @@ class _Recipe:
         except PathError as exc:
             self._path_failed(client, key, exc)
             return None
+        except Exception as exc:
+            raise self._raised(key, exc) from exc
 
     def _path_failed(self, client: Client, key: str, error: PathError) -> None:
         message = (
@@ -370,6 +411,7 @@ def track_event(
     timing: bool = False,
     on_exception: OnException = "skip",
     client: Client | None = None,
+    schema: type[BaseModel] | None = None,
 ) -> EventDecorator:
     """Track an event each time the decorated callable completes.
 
@@ -388,7 +430,9 @@ def track_event(
     ``on_exception="track"`` also sends the event of a call that raised, with ``error`` set to
     the exception's class name (``"skip"``, the default, sends nothing then). A generator
     closed before it is exhausted sends its event once, with ``outcome="closed"`` and without
-    the fields that needed its return value.
+    the fields that needed its return value. ``schema``: a pydantic model the payload is
+    validated and coerced through before the API's rules (see :mod:`weespin_instrument.events`);
+    a model that is not one raises ``TypeError`` here.
 
     Example::
 
@@ -417,6 +461,7 @@ def track_event(
             on_exception=on_exception,
             client=client,
             allow_return=not is_async_generator,
+            schema=schema,
         )
         if is_async_generator:
             wrapper = _async_generator_wrapper(recipe)

@@ -11,6 +11,7 @@ from ._client import Client
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from typing_extensions import Unpack
 
     from ._config import Options
@@ -60,7 +61,7 @@ def _install(new: Client | None) -> Client:
             return _default
         old, _default = _default, new
     if old is not None:
-        old.shutdown()
+        old.retire()
     return new
 
 
@@ -79,7 +80,11 @@ def configure(**options: Unpack[Options]) -> Client:
     """Configure the default client (optional: the environment is enough) and return it.
 
     Arguments left out (``None``) come from the environment, then from defaults. Nothing
-    touches the network here; a previous default client is flushed and shut down.
+    touches the network here; a previous default client is flushed and shut down in the
+    background (within its ``exit_timeout``), so this never waits for a slow API.
+
+    Raises :class:`ConfigurationError` for a bad argument. A bad environment variable does
+    not raise: it is reported once, and events are dropped and counted as ``misconfigured``.
 
     ``transport``: ``"background"`` (default), ``"sync"``, ``"console"``, ``"memory"``,
     ``"none"``, or an instance. ``sensitive_data``: ``"redact"`` (default),
@@ -108,14 +113,20 @@ def track(
     user_id: str | int | None = None,
     link_id: str | None = None,
     device_id: str | None = None,
+    schema: type[BaseModel] | None = None,
 ) -> Event | None:
     """Track one event with the default client. Never raises outside strict mode.
+
+    ``schema``: a pydantic model the payload is validated and coerced through first; a
+    payload it rejects is dropped and counted (``schema_mismatch``), or raises in strict mode.
 
     Example::
 
         weespin.track("share_link", {"channel": "email"}, user_id="u_42")
     """
-    return get_client().emit(name, payload, user_id=user_id, link_id=link_id, device_id=device_id)
+    return get_client().emit(
+        name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+    )
 
 
 def flush(timeout: float | None = 5.0) -> bool:

@@ -12,6 +12,8 @@ from ._facade import get_client
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._client import Client
     from ._decorators import OnException
 
@@ -76,7 +78,8 @@ class tracked:
     key, reserved names included. If the block raises, ``on_exception="skip"`` (the default)
     sends nothing and ``"track"`` sends the event with ``error`` set to the exception's class
     name; the exception propagates either way. Re-entrant and nestable; as a decorator, each
-    call gets a fresh event.
+    call gets a fresh event. ``schema=`` (a pydantic model) validates and coerces the payload
+    when the block ends, before the API's rules (see :mod:`weespin_instrument.events`).
 
     Example::
 
@@ -93,6 +96,8 @@ class tracked:
         "_link_id",
         "_name",
         "_on_exception",
+        "_payload",
+        "_schema",
         "_stack",
         "_timing",
         "_user_id",
@@ -109,14 +114,21 @@ class tracked:
         timing: bool = False,
         on_exception: OnException = "skip",
         client: Client | None = None,
+        schema: type[BaseModel] | None = None,
         **fields: Any,
     ) -> None:
         if on_exception not in ("skip", "track"):
             raise TypeError(
                 f"tracked({name!r}): on_exception must be 'skip' or 'track', not {on_exception!r}."
             )
+        if schema is not None:
+            from .events import check_schema
+
+            check_schema(schema, where=f"tracked({name!r})")
+        self._schema = schema
         self._name = name
-        self._fields = {**(payload or {}), **fields}
+        self._payload = payload
+        self._fields = fields
         self._user_id = user_id
         self._link_id = link_id
         self._timing = timing
@@ -125,7 +137,13 @@ class tracked:
         self._stack: list[TrackedEvent] = []
 
     def __enter__(self) -> TrackedEvent:
-        event = TrackedEvent(self._name, dict(self._fields), self._user_id, self._link_id)
+        try:
+            fields = {**self._payload, **self._fields} if self._payload else dict(self._fields)
+        except Exception:
+            # A mapping that cannot be read: the pipeline reads it again at the end, and
+            # reports (or, in strict mode, raises) it there, the way it reports any payload.
+            fields = {"payload": self._payload, **self._fields}
+        event = TrackedEvent(self._name, fields, self._user_id, self._link_id)
         self._stack.append(event)
         return event
 
@@ -140,14 +158,22 @@ class tracked:
             return
         if exc is not None and self._on_exception != "track":
             return
-        payload = event.payload
-        if exc is not None:
-            payload = {**payload, "error": type(exc).__name__}
-        if self._timing:
-            payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
         client = self._client or get_client()
+        payload: Any = event.payload
+        try:
+            if exc is not None:
+                payload = {**payload, "error": type(exc).__name__}
+            if self._timing:
+                payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
+        except Exception:
+            pass  # the payload is not a mapping any more: emit() reports it
         client.emit(
-            event.name, payload, user_id=event.user_id, link_id=event.link_id, span=event._span
+            event.name,
+            payload,
+            user_id=event.user_id,
+            link_id=event.link_id,
+            span=event._span,
+            schema=self._schema,
         )
 
     async def __aenter__(self) -> TrackedEvent:
@@ -164,12 +190,14 @@ class tracked:
     def _fresh(self) -> tracked:
         return tracked(
             self._name,
-            self._fields,
+            self._payload,
             user_id=self._user_id,
             link_id=self._link_id,
             timing=self._timing,
             on_exception=self._on_exception,
             client=self._client,
+            schema=self._schema,
+            **self._fields,
         )
 
     def __call__(self, func: F) -> F:

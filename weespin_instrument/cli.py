@@ -9,6 +9,7 @@ Example::
     $ weespin-instrument collector --port 8765 &
     $ weespin-instrument events --name purchase --limit 5
     $ weespin-instrument events --json --follow
+    $ python -m weespin_instrument --version
 """
 
 from __future__ import annotations
@@ -21,17 +22,42 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from .errors import ConfigurationError, key_suffix
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "data_dir", "main"]
 
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8765"
 FOLLOW_INTERVAL = 0.5
+#: Where ``collector`` keeps its database unless ``--db`` is given (see :func:`data_dir`).
+ENV_DATA_DIR = "WEESPIN_DATA_DIR"
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder for the collector's database: ``WEESPIN_DATA_DIR``, else the platform's.
+
+    ``$XDG_DATA_HOME/weespin-instrument`` (``~/.local/share/weespin-instrument``) on Linux,
+    ``~/Library/Application Support/weespin-instrument`` on macOS, ``%LOCALAPPDATA%`` on
+    Windows. Never the current folder, so a stray database does not land in a repository.
+
+    >>> str(data_dir({"WEESPIN_DATA_DIR": "/srv/weespin"}))
+    '/srv/weespin'
+    """
+    env = os.environ if environ is None else environ
+    if env.get(ENV_DATA_DIR):
+        return Path(env[ENV_DATA_DIR])
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "weespin-instrument"
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,8 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    #: Shown at the end of ``--help``: commands to copy.
+    examples: str = ""
 
 
 # -- collector -----------------------------------------------------------------------------
@@ -57,8 +85,9 @@ def _collector_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port, 0 for a free one (8765)")
     parser.add_argument(
         "--db",
-        default="./weespin-collector.sqlite",
-        help="SQLite file holding the events (./weespin-collector.sqlite)",
+        default=None,
+        help=f"SQLite file holding the events (default: collector.sqlite in {ENV_DATA_DIR}, "
+        "else the platform's data folder)",
     )
     parser.add_argument(
         "--api-key",
@@ -82,11 +111,15 @@ def run_collector(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    db = Path(args.db) if args.db else data_dir() / "collector.sqlite"
+    if not args.db:
+        with contextlib.suppress(OSError):  # reported below by start() if it matters
+            db.parent.mkdir(parents=True, exist_ok=True)
     try:
         collector = Collector(
             host=args.host,
             port=args.port,
-            db=args.db,
+            db=db,
             api_key=args.api_key,
             latency_ms=args.latency_ms,
         )
@@ -104,6 +137,11 @@ def run_collector(args: argparse.Namespace) -> int:
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
     print(f"Weespin collector listening on {collector.url}", flush=True)
     print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
+    key_value = "<the --api-key value>" if args.api_key else "dev  # any non-empty value"
+    print("Send it events from another terminal:", flush=True)
+    print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
+    print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
+    print(f"  live page: {collector.url}/", flush=True)
     print("  press Ctrl-C to stop", flush=True)
     try:
         _wait_for_signal()
@@ -136,13 +174,17 @@ def _wait_for_signal() -> None:
 
 def _events_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--url",
+        "--base-url",
+        "--url",  # the name of this option before 0.2; kept working, not shown
+        dest="base_url",
         default=None,
-        help=f"collector URL (WEESPIN_BASE_URL, else {DEFAULT_COLLECTOR_URL})",
+        help=f"collector URL (default: WEESPIN_BASE_URL, else {DEFAULT_COLLECTOR_URL})",
     )
+    _key_arguments(parser, "the collector's key, if it was started with one")
     parser.add_argument("--name", default=None, help="only events with this name")
     parser.add_argument("--user", default=None, help="only events of this user id")
     parser.add_argument("--device", default=None, help="only events of this device id")
+    parser.add_argument("--link", default=None, help="only events of this link id")
     parser.add_argument("--limit", type=int, default=20, help="how many of the latest (20)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument(
@@ -159,14 +201,25 @@ def run_events(args: argparse.Namespace) -> int:
     """
     import httpx
 
-    url = (args.url or os.environ.get("WEESPIN_BASE_URL") or DEFAULT_COLLECTOR_URL).rstrip("/")
+    url = (args.base_url or os.environ.get("WEESPIN_BASE_URL") or DEFAULT_COLLECTOR_URL).rstrip("/")
     if args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
-    filters = {"name": args.name, "user_id": args.user, "device_id": args.device}
+    try:
+        key, _ = _api_key(args)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    filters = {
+        "name": args.name,
+        "user_id": args.user,
+        "device_id": args.device,
+        "link_id": args.link,
+    }
     params = {key: value for key, value in filters.items() if value is not None}
     printer = _JsonPrinter(sys.stdout) if args.json else _TablePrinter(sys.stdout)
-    with httpx.Client(base_url=url, timeout=10.0) as http:
+    headers = {"Authorization": key} if key else {}
+    with httpx.Client(base_url=url, timeout=10.0, headers=headers) as http:
         try:
             events = _fetch(http, {**params, "limit": args.limit, "order": "desc"})
         except _FetchError as exc:
@@ -213,15 +266,27 @@ def _fetch(http: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         response = http.get("/api/events", params=params)
     except httpx.HTTPError as exc:
         raise _FetchError(f"cannot reach the collector at {http.base_url}: {exc}") from None
-    if response.status_code != 200:
-        raise _FetchError(
-            f"{http.base_url}/api/events answered {response.status_code}: {response.text[:200]}"
-        )
     try:
-        events: list[dict[str, Any]] = response.json()["events"]
-    except (ValueError, KeyError, TypeError):
-        raise _FetchError(f"{http.base_url} does not look like a Weespin collector") from None
-    return events
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and "events" in body:
+        events: list[dict[str, Any]] = body["events"]
+        return events
+    if isinstance(body, dict) and response.status_code in (401, 403):
+        raise _FetchError(
+            f"the collector at {http.base_url} refused the key: pass the one it was started "
+            "with (--api-key, --api-key-file or WEESPIN_API_KEY)"
+        )
+    if isinstance(body, dict) and body.get("error") == "invalid_query":
+        raise _FetchError(f"the collector refused the query: {body.get('message')}")
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    raise _FetchError(
+        f"{http.base_url} is not a Weespin local collector (GET /api/events answered "
+        f"{response.status_code} {kind}). `events` reads a local collector only (the Weespin "
+        "API has no listing): start one with `weespin-instrument collector` and pass its URL "
+        "with --base-url or WEESPIN_BASE_URL"
+    )
 
 
 class _JsonPrinter:
@@ -294,20 +359,63 @@ def _format_payload(payload: dict[str, Any]) -> str:
 # -- send and doctor -----------------------------------------------------------------------
 
 
+def _key_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key", default=None, help=f"{what} (default: WEESPIN_API_KEY; visible in `ps`)"
+    )
+    keys.add_argument(
+        "--api-key-file", default=None, metavar="PATH", help="read the key from this file"
+    )
+
+
+def _api_key(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The key the options give, and where it came from (``--api-key``, a file, the env)."""
+    if args.api_key_file:
+        try:
+            text = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read --api-key-file: {exc}") from None
+        if not text:
+            raise ConfigurationError(f"--api-key-file {args.api_key_file} is empty")
+        return text, f"--api-key-file {args.api_key_file}"
+    if args.api_key:
+        return args.api_key, "--api-key"
+    if os.environ.get("WEESPIN_API_KEY"):
+        return os.environ["WEESPIN_API_KEY"], "WEESPIN_API_KEY"
+    return None, "not set"
+
+
 def _api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, help="API URL (default: WEESPIN_BASE_URL)")
-    parser.add_argument("--api-key", default=None, help="API key (default: WEESPIN_API_KEY)")
+    _key_arguments(parser, "API key")
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
+    """The settings the options and environment give, and where each one came from."""
     from ._config import Settings
 
-    return Settings.resolve(api_key=args.api_key, base_url=args.base_url)
+    key, key_source = _api_key(args)
+    if args.base_url:
+        url_source = "--base-url"
+    elif os.environ.get("WEESPIN_BASE_URL"):
+        url_source = "WEESPIN_BASE_URL"
+    else:
+        url_source = "default"
+    settings = Settings.resolve(api_key=key, base_url=args.base_url)
+    return settings, {"base_url": url_source, "api_key": key_source}
 
 
 def _send_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="event name, e.g. purchase")
-    parser.add_argument("fields", nargs="*", metavar="key=value", help="payload fields")
+    parser.add_argument(
+        "fields",
+        nargs="*",
+        metavar="key=value",
+        help="payload fields: true/false are booleans, 42 an int, 19.99 and 1e3 floats, "
+        "019 stays text (leading zero), null leaves the key out, anything else is text; "
+        "key:str=, key:int=, key:float=, key:bool= force a type",
+    )
     parser.add_argument("--user", default=None, help="user id")
     parser.add_argument("--link", default=None, help="generated link id")
     _api_arguments(parser)
@@ -323,18 +431,27 @@ def run_send(args: argparse.Namespace) -> int:
     from ._doctor import parse_field, send_one
 
     try:
-        payload = dict(parse_field(field) for field in args.fields)
-        settings = _settings(args)
+        fields = [parse_field(field) for field in args.fields]
+        settings, _ = _settings(args)
     except (ValueError, ConfigurationError) as exc:
         print(f"weespin-instrument send: {exc}", file=sys.stderr)
         return 2
     return send_one(
-        settings, args.name, payload, user_id=args.user, link_id=args.link, out=sys.stdout
+        settings, args.name, fields, user_id=args.user, link_id=args.link, out=sys.stdout
+    )
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    _api_arguments(parser)
+    parser.add_argument(
+        "--send-test-event",
+        action="store_true",
+        help="also post one 'weespin_doctor' event (it lands in your data)",
     )
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    """``weespin-instrument doctor``: configuration, key suffix, device init, a test event.
+    """``weespin-instrument doctor``: where each setting came from, the server, device init.
 
     Example::
 
@@ -343,26 +460,57 @@ def run_doctor(args: argparse.Namespace) -> int:
     from ._doctor import run_doctor as doctor
 
     try:
-        settings = _settings(args)
+        settings, sources = _settings(args)
     except ConfigurationError as exc:
         print(f"FAIL configuration: {exc}", file=sys.stdout)
+        print("     fix: correct the option or environment variable it names", file=sys.stdout)
         return 1
-    return doctor(settings, sys.stdout)
+    return doctor(settings, sys.stdout, sources=sources, send_test_event=args.send_test_event)
 
 
 # -- the parser ----------------------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
     Command(
-        "collector", "run a local Weespin-compatible collector", _collector_arguments, run_collector
+        "collector",
+        "run a local Weespin-compatible collector",
+        _collector_arguments,
+        run_collector,
+        examples="""\
+  weespin-instrument collector                      # http://127.0.0.1:8765, any key
+  weespin-instrument collector --port 0             # a free port
+  weespin-instrument collector --db ./events.sqlite --latency-ms 50""",
     ),
-    Command("events", "list the events a local collector received", _events_arguments, run_events),
-    Command("send", "send one event through the full pipeline", _send_arguments, run_send),
+    Command(
+        "events",
+        "list the events a local collector received",
+        _events_arguments,
+        run_events,
+        examples="""\
+  weespin-instrument events                         # the latest 20, as a table
+  weespin-instrument events --name purchase --limit 5
+  weespin-instrument events --json --follow         # JSON lines, until Ctrl-C
+  weespin-instrument events --base-url http://127.0.0.1:9000 --user u_42""",
+    ),
+    Command(
+        "send",
+        "send one event through the full pipeline",
+        _send_arguments,
+        run_send,
+        examples="""\
+  weespin-instrument send purchase amount=19.99 currency=EUR --user u_42
+  weespin-instrument send signup plan=pro trial=true
+  weespin-instrument send order zip=019 code:int=019 n:str=1e3""",
+    ),
     Command(
         "doctor",
-        "check configuration, key, device init and a test event",
-        _api_arguments,
+        "check where each setting comes from, the server, the key and device init",
+        _doctor_arguments,
         run_doctor,
+        examples="""\
+  weespin-instrument doctor
+  weespin-instrument doctor --base-url http://127.0.0.1:8765 --api-key dev
+  weespin-instrument doctor --api-key-file ~/.config/weespin/key --send-test-event""",
     ),
 )
 """Every subcommand, in the order ``--help`` shows them."""
@@ -376,13 +524,26 @@ def build_parser() -> argparse.ArgumentParser:
         args = build_parser().parse_args(["events", "--json"])
         args.command.name  # 'events'
     """
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="weespin-instrument",
         description="The command line of weespin-instrument.",
+        epilog="examples:\n"
+        + "\n".join(command.examples.splitlines()[0] for command in COMMANDS)
+        + "\n\nRun `weespin-instrument COMMAND --help` for each command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"weespin-instrument {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        sub = subparsers.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            epilog=f"examples:\n{command.examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_arguments(sub)
         sub.set_defaults(command=command)
     return parser
@@ -393,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Example::
 
-        main(["events", "--url", "http://127.0.0.1:8765", "--json"])
+        main(["events", "--base-url", "http://127.0.0.1:8765", "--json"])
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
@@ -11,7 +12,10 @@ from ._base import BaseTransport
 if TYPE_CHECKING:
     from .._event import Event
 
-__all__ = ["ConsoleTransport", "MemoryTransport", "NullTransport"]
+__all__ = ["DETERMINISTIC_START", "ConsoleTransport", "MemoryTransport", "NullTransport"]
+
+#: The first timestamp of :meth:`MemoryTransport.deterministic`: 2026-01-01T00:00:00Z.
+DETERMINISTIC_START = 1_767_225_600.0
 
 
 class MemoryTransport(BaseTransport):
@@ -29,11 +33,37 @@ class MemoryTransport(BaseTransport):
         super().__init__()
         self.events: list[Event] = []
         self._lock = threading.Lock()
+        self._numbers: itertools.count[int] | None = None
+        self._start = DETERMINISTIC_START
+        self._step = 1.0
 
     def send(self, event: Event) -> None:
         with self._lock:
+            if self._numbers is not None:
+                n = next(self._numbers)
+                event._event_id = f"00000000-0000-4000-8000-{n:012d}"
+                event.timestamp = self._start + (n - 1) * self._step
             self.events.append(event)
         self.reporter.count_sent()
+
+    def deterministic(
+        self, *, start: float = DETERMINISTIC_START, step: float = 1.0
+    ) -> MemoryTransport:
+        """Give the events sent from now on predictable ids and timestamps; returns ``self``.
+
+        The n-th event gets ``event_id`` ``00000000-0000-4000-8000-00000000000n`` and the
+        timestamp ``start + (n - 1) * step`` (epoch seconds; 2026-01-01T00:00:00Z first).
+
+        Example::
+
+            weespin_events.deterministic()
+            weespin.track("signup")
+            assert weespin_events.events[0].event_id == "00000000-0000-4000-8000-000000000001"
+        """
+        with self._lock:
+            self._numbers = itertools.count(1)
+            self._start, self._step = start, step
+        return self
 
     def clear(self) -> None:
         """Forget the events kept so far."""
@@ -50,6 +80,7 @@ class MemoryTransport(BaseTransport):
 
         Returns the last matching event. The assertion message lists what was tracked.
         """
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         found = self.find(name, **fields)
         if found and (times is None or len(found) == times):
             return found[-1]
@@ -65,6 +96,7 @@ class MemoryTransport(BaseTransport):
 
     def assert_not_tracked(self, name: str, /, **fields: Any) -> None:
         """Assert no event ``name`` with these fields was tracked."""
+        __tracebackhide__ = True
         found = self.find(name, **fields)
         if found:
             raise AssertionError(f"expected no {name!r} event, found {len(found)}: {found!r}")
