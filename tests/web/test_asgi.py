@@ -216,3 +216,33 @@ def test_bad_options_fail_when_the_middleware_is_built() -> None:
         ASGIMiddleware(Starlette(), exclude_paths="/healthz")
     with pytest.raises(TypeError, match="user_id"):
         ASGIMiddleware(Starlette(), user_id="u_1")  # type: ignore[arg-type]
+
+
+async def test_span_derived_events_of_a_new_visitor_wait_for_their_device(
+    client: Client, collector: Collector
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from weespin_instrument.otel import SpanRule, install
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    install(provider, rules=[SpanRule("work", event="work_done")])
+    tracer = provider.get_tracer("tests.web")
+
+    async def work(request: Request) -> PlainTextResponse:
+        with tracer.start_as_current_span("work"):
+            pass  # the span ends, and is bridged, before the device is known
+        weespin.track("after_work")
+        return PlainTextResponse("done")
+
+    app = ASGIMiddleware(Starlette(routes=[Route("/work", work)]))
+    async with visitor(app) as jar:
+        await jar.get("/work")
+    assert await asyncio.to_thread(client.flush, 10.0)
+    provider.shutdown()
+    device_id = jar.cookies["weespin_device_id"]
+    assert {(e["event_name"], e["device_id"]) for e in collector.events()} == {
+        ("work_done", device_id),
+        ("after_work", device_id),
+    }
+    assert init_requests(collector) == 1  # the visitor's; no process device
