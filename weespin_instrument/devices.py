@@ -77,8 +77,18 @@ async def new_device_id_async(client: Client | None = None) -> str:
     return await _initialize_async(_settings_of(client))
 
 
+def _refuse_if_blocked(settings: Settings) -> None:
+    from ._guard import blocked_reason
+
+    reason = blocked_reason(settings.base_url)  # inside a test run: loopback hosts only
+    if reason is not None:
+        raise ConfigurationError(reason)
+
+
 def _initialize(settings: Settings) -> str:
     from ._api import WeespinAPI
+
+    _refuse_if_blocked(settings)
 
     api = WeespinAPI(settings)
     try:
@@ -93,6 +103,7 @@ async def _initialize_async(settings: Settings) -> str:
     from ._api import WeespinAPI
     from .transports._aio import AsyncAPI
 
+    _refuse_if_blocked(settings)
     retry = WeespinAPI(settings).retry  # raises ConfigurationError without an API key
     api = AsyncAPI(settings, max_connections=1)
     await api.open()
