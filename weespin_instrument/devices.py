@@ -23,6 +23,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VisitorDevice", "new_device_id", "new_device_id_async"]
 
+_ASYNC_API = "weespin_instrument.transports._aio"
 #: The reason counted for events whose visitor's device could not be initialized.
 DEVICE_INIT_FAILED = "device_init_failed"
 
@@ -269,7 +272,9 @@ class VisitorDevice:
 
     def _start(self, settings: Settings) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);
+        # before that, a thread: importing it on the loop would stall every request.
+        if loop is not None and not loop.is_closed() and _ASYNC_API in sys.modules:
             import asyncio
 
             try:
@@ -286,6 +291,9 @@ class VisitorDevice:
             self._settle(_initialize(settings), None)
         except BaseException as exc:
             self._settle(None, exc)
+        if self._loop is not None:
+            with contextlib.suppress(ImportError):  # the next visitors use the loop
+                importlib.import_module(_ASYNC_API)
 
     async def _run_async(self, settings: Settings) -> None:
         try:
