@@ -393,6 +393,8 @@ class Client:
             spec = self.settings.transport
             try:
                 transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
+                if isinstance(transport, BaseTransport):
+                    transport.adopt(self.settings)  # configure(api_key=...) reaches instances
             except ConfigurationError as exc:
                 self._unconfigured = exc  # every later event is dropped at once, and counted
                 if not self.settings.strict:

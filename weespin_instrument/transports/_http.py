@@ -51,12 +51,19 @@ class HttpTransport(BaseTransport):
         **options: Any,
     ) -> None:
         super().__init__()
+        #: Options given here, kept over the settings of a client that adopts this transport.
+        self._given: dict[str, Any] | None = None
         if settings is None:
-            settings = Settings.resolve(
-                api_key=api_key, base_url=base_url, device_store=device_store, **options
-            )
+            given = {"api_key": api_key, "base_url": base_url, "device_store": device_store}
+            self._given = {k: v for k, v in {**given, **options}.items() if v is not None}
+            settings = Settings.resolve(**self._given)
+        self._http_client = http_client
+        self._sent_any = False
+        self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = WeespinAPI(settings, http_client=http_client)
+        self.api = WeespinAPI(settings, http_client=self._http_client)
         self.api.on_retry = self._count_retry
         policy = self.api.retry
         self.devices = DeviceManager(
@@ -67,10 +74,18 @@ class HttpTransport(BaseTransport):
             backoff=lambda failures: min(300.0, max(policy.base, 2.0 ** min(failures - 1, 9))),
         )
 
+    def adopt(self, settings: Settings) -> None:
+        """Take the adopting client's settings for every option not given to the constructor."""
+        if self._given is not None and not self._sent_any:
+            merged = settings._replace(transport="sync", **self._given)
+            merged._check()
+            self._use(merged)
+
     def __repr__(self) -> str:
         return f"HttpTransport(base_url={self.settings.base_url!r})"
 
     def send(self, event: Event) -> None:
+        self._sent_any = True
         try:
             device_id = event.device_id or self.settings.device_id or self.devices.get()
         except WeespinError as exc:
