@@ -7,9 +7,11 @@ import queue
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -119,3 +121,35 @@ def run_cli(tmp_path: Path) -> Iterator[Callable[..., CliProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+class Finished(NamedTuple):
+    """What a child Python process left: its exit status, stdout and stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Finished:
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("WEESPIN_")}
+    child_env.update(env or {})
+    child_env["PYTHONUNBUFFERED"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Finished(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def run_python() -> Callable[..., Finished]:
+    """Run a Python script in a child process (``WEESPIN_*`` cleared, then ``env=`` set).
+
+    For what is about stderr, start-up or exit, with no logging configured by the test run.
+    """
+    return _run_python

@@ -224,8 +224,9 @@ class TestKept:
     def test_keys_may_hold_dots(self) -> None:
         assert normalize_payload("purchase", {"order.total": 1}) == {"order.total": 1}
 
-    def test_big_ints_are_kept(self) -> None:
-        assert normalize_payload("purchase", {"id": 2**70}) == {"id": 2**70}
+    def test_ints_of_the_signed_64_bit_range_are_kept(self) -> None:
+        edges = {"low": -(2**63), "high": 2**63 - 1}
+        assert normalize_payload("purchase", edges) == edges
 
 
 # ----------------------------------------------------------------------------------------------
@@ -576,7 +577,10 @@ def test_the_result_is_flat_and_valid_or_the_error_is_invalid_event(
 
 
 flat_values = (
-    st.text() | st.integers() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    st.text()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 
 

@@ -9,11 +9,13 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._config import ENV_API_KEY, Settings
+from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
+from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from ._event import Event
 
 __all__ = ["TRANSPORT_NAMES", "Client"]
-
-TRANSPORT_NAMES = ("background", "sync", "console", "memory", "none")
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
 EXIT_DRAIN_TIMEOUT = Settings.exit_timeout
@@ -60,27 +60,28 @@ class Client:
     """
 
     def __init__(self, *, settings: Settings | None = None, **options: Unpack[Options]) -> None:
+        misconfigured = None
         if settings is None:
-            settings = Settings.resolve(**options)
+            # Bad explicit options raise here; a bad environment is reported on first use.
+            settings, misconfigured = Settings.resolve_lazily(**options)
         elif options:
             raise ConfigurationError(
                 "pass either settings= or individual options to Client(), not both."
             )
-        if isinstance(settings.transport, str) and settings.transport not in TRANSPORT_NAMES:
-            names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
-            raise ConfigurationError(
-                f"unknown transport {settings.transport!r}: use one of {names}, or pass an "
-                "instance (configure(transport=MyTransport()))."
-            )
+        #: Why the environment could not be used: every event is dropped as ``misconfigured``.
+        self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
         self._scrub = Scrubber(settings.sensitive_data)
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
+        self._misconfigured_seen = False
         #: Set by the pytest plugin's network guard: why this client's events may not leave.
         self._blocked: str | None = None
         self._closed = False
+        #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
+        self.awaiting_device = AwaitingDevice()
 
     def __repr__(self) -> str:
         transport = self.settings.transport
@@ -145,6 +146,9 @@ class Client:
         if settings.disabled:
             return None
         self.reporter.count_tracked()
+        if self._misconfigured is not None:
+            self._drop_misconfigured(name, origin)
+            return None
         try:
             event = self.prepare(
                 name,
@@ -182,10 +186,29 @@ class Client:
 
             block(self.reporter, event, self._blocked, origin)
             return None
+        if settings.on_error is not None:
+            self.reporter.note_event(event)
+        if event.device_id is None and getattr(transport, "needs_api", False):
+            visitor = current_visitor()
+            if visitor is not None:  # a web visitor whose device is not known yet
+                visitor.hold(self, event, origin)
+                return event
+        return self._deliver(event, origin, transport)
+
+    def _deliver(
+        self, event: Event, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        if transport is None:
+            transport = self._transport
+            if transport is None:
+                if self._closed:
+                    self.reporter.dropped("closed", event=event, origin=origin)
+                    return None
+                transport = self._start_transport()
         try:
             transport.send(event)
         except Exception as exc:
-            if settings.strict:
+            if self.settings.strict:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
@@ -210,22 +233,27 @@ class Client:
         validates and coerces the payload before the API's rules.
         """
         settings = self.settings
-        if schema is not None:
-            from .events import validate_payload
+        try:
+            if schema is not None:
+                from .events import validate_payload
 
-            payload = validate_payload(schema, name, payload)
-        event = build_event(
-            name,
-            payload,
-            user_id,
-            link_id,
-            device_id,
-            settings.device_id,
-            settings.trace_correlation,
-            origin,
-            span,
-        )
-        event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+                payload = validate_payload(schema, name, payload)
+            event = build_event(
+                name,
+                payload,
+                user_id,
+                link_id,
+                device_id,
+                settings.device_id,
+                settings.trace_correlation,
+                origin,
+                span,
+            )
+            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+        except InvalidEventError:
+            raise
+        except Exception as exc:  # a user's object raised where nothing more precise caught it
+            raise _user_object_error(name, origin, exc) from exc
         if redacted:
             self.reporter.count("redacted", redacted)
         return event
@@ -237,8 +265,20 @@ class Client:
 
             ok = client.flush(timeout=2.0)
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.awaiting_device.count and not self.awaiting_device.wait(timeout):
+            return False
         transport = self._transport
-        return True if transport is None else transport.flush(timeout)
+        if transport is None:
+            return True
+        delivered = transport.flush(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
+        # on_error calls for the sender's drops run on their own thread: they are part of it.
+        self.reporter.wait_for_hooks(
+            None if deadline is None else max(0.0, deadline - time.monotonic())
+        )
+        return delivered
 
     def shutdown(self, timeout: float | None = 5.0) -> bool:
         """Flush (bounded by ``timeout``), then close the transport. Idempotent.
@@ -252,15 +292,44 @@ class Client:
         """
         return self._shutdown(timeout)
 
+    def retire(self) -> None:
+        """Shut down in a background thread, bounded by ``exit_timeout``; return at once.
+
+        What :func:`configure` does with the client it replaces. The exit hook still waits
+        (within ``exit_timeout``) for a retiring client's events.
+
+        Example::
+
+            old_client.retire()
+        """
+        if self._closed:
+            return
+        thread = threading.Thread(target=self._retire, name="weespin-retire", daemon=True)
+        _retiring.add(thread)
+        thread.start()
+
+    def _retire(self) -> None:
+        try:
+            self._shutdown(self.settings.exit_timeout)
+        except Exception:
+            logger.exception("weespin: error while shutting down a replaced client")
+        finally:
+            _retiring.discard(threading.current_thread())
+
     def _shutdown(self, timeout: float | None, *, at_exit: bool = False) -> bool:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
+        if self.awaiting_device.count:
+            self.awaiting_device.wait(timeout)
+            for event in self.awaiting_device.abandon():
+                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
         delivered = transport.flush(timeout)
         transport.close(0.0 if not delivered else timeout)
+        self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
         if left:
             outbox = getattr(transport, "outbox", None)
@@ -290,9 +359,29 @@ class Client:
         """
         transport = self._transport
         queued, in_flight = transport.pending() if isinstance(transport, BaseTransport) else (0, 0)
+        queued += self.awaiting_device.count
         return self.reporter.snapshot(queued=queued, in_flight=in_flight)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _drop_misconfigured(self, name: object, origin: str | None) -> None:
+        problem = self._misconfigured
+        assert problem is not None
+        if self.settings.strict:
+            raise problem
+        with self._transport_lock:
+            first, self._misconfigured_seen = not self._misconfigured_seen, True
+        if first:
+            logger.log(
+                ERROR,
+                "weespin: %s Until this is fixed every event is dropped and counted as "
+                "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
+                problem,
+            )
+        event_name = name if isinstance(name, str) else None
+        self.reporter.dropped(
+            "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
+        )
 
     def _start_transport(self) -> Transport:
         if self._unconfigured is not None:
@@ -325,9 +414,24 @@ class Client:
             return transport
 
 
+def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:
+    event_name = name if type(name) is str else None
+    where = f"event {event_name!r}" if event_name else "an event"
+    if origin:
+        where += f" (from {origin})"
+    return InvalidEventError(
+        f"{where}: reading its values raised {type(exc).__qualname__}. Pass plain values "
+        "(str, int, float, bool, dicts of them) instead of the object that raised.",
+        event_name=event_name,
+        reason="invalid_event",
+    )
+
+
 #: Clients whose transport started and that were not shut down: the exit hook drains them.
 #: Strong references: a client dropped without shutdown() still gets its events delivered.
 _clients_to_drain: set[Client] = set()
+#: Threads shutting down clients replaced by configure(): the exit hook waits for them.
+_retiring: set[threading.Thread] = set()
 
 
 @atexit.register
@@ -343,3 +447,6 @@ def _drain_at_exit() -> None:
             client._shutdown(max(0.0, left), at_exit=True)
         except Exception:
             logger.exception("weespin: error while delivering events at exit")
+    for thread in list(_retiring):
+        deadline = EXIT_DRAIN_TIMEOUT - (time.monotonic() - started)
+        thread.join(max(0.0, deadline))

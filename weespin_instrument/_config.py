@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 
 from .errors import ConfigurationError, key_suffix
@@ -21,6 +22,8 @@ _SENSITIVE_POLICIES = ("redact", "drop_event", "raise", "off")
 #: What the background transport does with a new event when its queue is full.
 OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+#: The transports a name selects (``configure(transport="sync")``, ``WEESPIN_TRANSPORT``).
+TRANSPORT_NAMES = ("background", "sync", "console", "memory", "none")
 
 #: Environment variables, documented in README.md's table.
 ENV_API_KEY = "WEESPIN_API_KEY"
@@ -29,6 +32,10 @@ ENV_DISABLED = "WEESPIN_DISABLED"
 ENV_STRICT = "WEESPIN_STRICT"
 ENV_TRANSPORT = "WEESPIN_TRANSPORT"
 ENV_OUTBOX = "WEESPIN_OUTBOX"
+ENV_ALLOW_INSECURE_HTTP = "WEESPIN_ALLOW_INSECURE_HTTP"
+
+#: Hosts a plain ``http://`` base URL may name without ``allow_insecure_http``.
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -75,6 +82,9 @@ class Options(TypedDict, total=False):
     max_in_flight: int | None
     outbox: str | os.PathLike[str] | None
     exit_timeout: float | None
+    allow_insecure_http: bool | None
+    sensitive_keys: Iterable[str] | None
+    sensitive_patterns: Iterable[str | re.Pattern[str]] | None
 
 
 #: Settings left out of ``repr()``: the key is shown by its suffix, the hook is noise.
@@ -129,6 +139,13 @@ class Settings(NamedTuple):
     outbox: str | None = None
     #: Seconds the exit hook waits for queued events before reporting them as not delivered.
     exit_timeout: float = 5.0
+    #: Allow a plain ``http://`` base URL to a host that is not loopback (the key and the
+    #: events then travel in clear).
+    allow_insecure_http: bool = False
+    #: Extra key words the sensitive-data guard treats as sensitive (``["iban", "tax_id"]``).
+    sensitive_keys: tuple[str, ...] = ()
+    #: Extra regular expressions whose matches in string values are sensitive.
+    sensitive_patterns: tuple[str | re.Pattern[str], ...] = ()
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -155,27 +172,66 @@ class Settings(NamedTuple):
             valid = ", ".join(cls._fields)
             raise ConfigurationError(f"unknown setting(s): {names}. Valid settings: {valid}.")
         given.setdefault("api_key", env.get(ENV_API_KEY) or None)
-        given.setdefault("base_url", env.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
-        if "disabled" not in given:
-            given["disabled"] = _env_flag(env, ENV_DISABLED)
-        if "strict" not in given:
-            given["strict"] = _env_flag(env, ENV_STRICT)
-        if "transport" not in given and env.get(ENV_TRANSPORT):
+        if isinstance(given["api_key"], str):
+            given["api_key"] = given["api_key"].strip() or None
+        given.setdefault("base_url", env.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL)
+        for name, variable in (
+            ("disabled", ENV_DISABLED),
+            ("strict", ENV_STRICT),
+            ("allow_insecure_http", ENV_ALLOW_INSECURE_HTTP),
+        ):
+            if name not in given:
+                given[name] = _env_flag(env, variable)
+        if "transport" not in given and env.get(ENV_TRANSPORT, "").strip():
             given["transport"] = env[ENV_TRANSPORT].strip()
+            if given["transport"] not in TRANSPORT_NAMES:
+                names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
+                raise ConfigurationError(
+                    f"{ENV_TRANSPORT}={given['transport']!r} is not a transport; use one of "
+                    f"{names}."
+                )
         if "outbox" in given:
             given["outbox"] = os.fspath(given["outbox"])
         elif env.get(ENV_OUTBOX, "").strip():
             given["outbox"] = env[ENV_OUTBOX].strip()
+        for name in ("sensitive_keys", "sensitive_patterns"):
+            if name in given:
+                given[name] = _as_tuple(name, given[name])
         settings = cls(**{k: v for k, v in given.items() if v is not None})
         settings._check()
         return settings
 
+    @classmethod
+    def resolve_lazily(
+        cls, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> tuple[Settings, ConfigurationError | None]:
+        """Like :meth:`resolve`, but a bad environment does not raise: it is returned.
+
+        Bad explicit ``options`` still raise (that is the caller's own code, at start-up).
+        When the environment is bad, the settings returned are those of the options alone,
+        with ``strict`` as the environment says when it says it clearly.
+
+        Example::
+
+            settings, problem = Settings.resolve_lazily({"WEESPIN_STRICT": "maybe"})
+            problem  # ConfigurationError("WEESPIN_STRICT='maybe' is not a boolean. ...")
+        """
+        env = os.environ if environ is None else environ
+        alone = cls.resolve({}, **options)
+        try:
+            return cls.resolve(env, **options), None
+        except ConfigurationError as exc:
+            strict = alone.strict
+            if options.get("strict") is None:
+                try:
+                    strict = _env_flag(env, ENV_STRICT)
+                except ConfigurationError:
+                    strict = False
+            return alone._replace(strict=strict), exc
+
     def _check(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"base_url {self.base_url!r} must start with http:// or https:// "
-                f"(set it with configure(base_url=...) or {ENV_BASE_URL})."
-            )
+        self._check_base_url()
+        self._check_transport()
         for name in ("init_path", "events_path"):
             if not getattr(self, name).startswith("/"):
                 raise ConfigurationError(f"{name} {getattr(self, name)!r} must start with '/'.")
@@ -191,10 +247,46 @@ class Settings(NamedTuple):
                 f"max_retry_time={self.max_retry_time})."
             )
         self._check_delivery()
-        if self.api_key is not None and (not self.api_key.strip() or "\n" in self.api_key):
+        if self.api_key is not None and not _is_printable(self.api_key):
+            # Never shown, not even its suffix: a key with control characters may be pasted
+            # with something else around it.
             raise ConfigurationError(
-                f"the API key is blank or spans lines; set {ENV_API_KEY} to the key from the "
-                "Weespin dashboard (Application -> Configuration -> Integration)."
+                f"the API key (configure(api_key=...) or {ENV_API_KEY}) holds control "
+                "characters or spaces inside it; set it to the key exactly as the Weespin "
+                "dashboard shows it (Application -> Configuration -> Integration)."
+            )
+
+    def _check_base_url(self) -> None:
+        from urllib.parse import urlsplit
+
+        url = self.base_url
+        where = f"set it with configure(base_url=...) or {ENV_BASE_URL}"
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url {url!r} must start with http:// or https:// ({where})."
+            )
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ConfigurationError(f"base_url {url!r} names no host ({where}).")
+        if url.startswith("http://") and not self.allow_insecure_http and not _is_loopback(host):
+            raise ConfigurationError(
+                f"base_url {url!r} ({ENV_BASE_URL} or configure(base_url=...)) is plain "
+                f"http:// to {host}, which is not this machine: the API key and the events "
+                "would travel unencrypted. Use https://, or set "
+                f"configure(allow_insecure_http=True) or {ENV_ALLOW_INSECURE_HTTP}=1 if the "
+                "network is trusted."
+            )
+
+    def _check_transport(self) -> None:
+        transport = self.transport
+        if isinstance(transport, str) and transport not in TRANSPORT_NAMES:
+            names = ", ".join(repr(n) for n in TRANSPORT_NAMES)
+            raise ConfigurationError(
+                f"unknown transport {transport!r}: use one of {names}, or pass an "
+                "instance (configure(transport=MyTransport()))."
             )
 
     def _check_delivery(self) -> None:
@@ -217,3 +309,26 @@ class Settings(NamedTuple):
             raise ConfigurationError(
                 f"outbox must be a file path (set it with configure(outbox=...) or {ENV_OUTBOX})."
             )
+
+
+def _is_printable(key: str) -> bool:
+    return key.isprintable() and not any(c.isspace() for c in key)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _as_tuple(name: str, value: object) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{name} must be a list, e.g. {name}=['iban', 'tax_id'] (got {type(value).__name__})."
+        )
+    return tuple(value)

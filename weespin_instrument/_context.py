@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from ._wrapping import decorate_with
 
-__all__ = ["Identity", "current_identity", "identify", "wrap"]
+if TYPE_CHECKING:
+    from .devices import VisitorDevice
+
+__all__ = ["Identity", "bound_identity", "current_identity", "current_visitor", "identify", "wrap"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
@@ -23,7 +27,7 @@ class Identity(NamedTuple):
     Example::
 
         with identify(user_id="u_42"):
-            current_identity()  # Identity(user_id='u_42', link_id=None, device_id=None)
+            current_identity().user_id  # 'u_42'
     """
 
     user_id: str | None = None
@@ -35,6 +39,20 @@ _EMPTY = Identity()
 _identity: contextvars.ContextVar[Identity] = contextvars.ContextVar(
     "weespin_identity", default=_EMPTY
 )
+#: A web visitor whose device is not known yet (set with the identity by the web middlewares).
+_visitor: contextvars.ContextVar[VisitorDevice | None] = contextvars.ContextVar(
+    "weespin_visitor", default=None
+)
+
+
+def current_visitor() -> VisitorDevice | None:
+    """The new web visitor of the current request, whose device is initialized on demand.
+
+    Example::
+
+        current_visitor()  # None outside a request of a new visitor
+    """
+    return _visitor.get()
 
 
 def current_identity() -> Identity:
@@ -45,6 +63,27 @@ def current_identity() -> Identity:
         current_identity().user_id  # None outside identify(...)
     """
     return _identity.get()
+
+
+@contextmanager
+def bound_identity(identity: Identity, visitor: VisitorDevice | None = None) -> Iterator[Identity]:
+    """Make ``identity`` the one in force inside the block (what the web middlewares use).
+
+    ``visitor``: the device of a new visitor, used by events that have no device of their
+    own (an ``identify(device_id=...)`` inside wins over it).
+
+    Example::
+
+        with bound_identity(Identity(user_id="u_42"), VisitorDevice()):
+            handle(request)
+    """
+    token = _identity.set(identity)
+    visitor_token = _visitor.set(visitor)
+    try:
+        yield identity
+    finally:
+        _visitor.reset(visitor_token)
+        _identity.reset(token)
 
 
 class identify:
@@ -72,7 +111,7 @@ class identify:
         link_id: str | None = None,
         device_id: str | None = None,
     ) -> None:
-        self._fields = {
+        self._fields: dict[str, Any] = {
             name: str(value)
             for name, value in (
                 ("user_id", user_id),

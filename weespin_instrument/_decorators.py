@@ -15,7 +15,7 @@ from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
 from ._reporting import logger
-from .errors import InvalidEventError
+from .errors import InvalidEventError, WeespinError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -176,11 +176,24 @@ class _Recipe:
                 span=span,
                 schema=self.schema,
             )
-        except Exception as exc:
+        except WeespinError as exc:
             if client.settings.strict:
                 raise
             client.reporter.dropped(
                 "extraction_failed", event_name=self.name, error=exc, origin=self.origin
+            )
+        except Exception as exc:  # a user's when=, payload_from= or object raised
+            error = InvalidEventError(
+                f"event {self.name!r} (from {self.origin}): building the event raised "
+                f"{type(exc).__qualname__} (in when=, payload_from= or a value read from the "
+                "call). Fix it, or read plain values.",
+                event_name=self.name,
+                reason="extraction_failed",
+            )
+            if client.settings.strict:
+                raise error from exc
+            client.reporter.dropped(
+                "extraction_failed", event_name=self.name, error=error, origin=self.origin
             )
 
     def _payload(
@@ -196,14 +209,25 @@ class _Recipe:
         try:
             for key, get in fields:
                 payload[key] = get(args, kwargs, result)
-        except PathError:
+        except Exception:
             # Rare: read the fields one by one to leave out (and report) each failing path.
             for key, get in fields:
                 try:
                     payload[key] = get(args, kwargs, result)
                 except PathError as exc:
                     self._path_failed(client, key, exc)
+                except Exception as exc:  # a property of the user's object raised
+                    raise self._raised(key, exc) from exc
         return payload
+
+    def _raised(self, key: str, exc: Exception) -> InvalidEventError:
+        return InvalidEventError(
+            f"event {self.name!r} (from {self.origin}), payload key {key!r}: reading it "
+            f"raised {type(exc).__qualname__}. Fix the attribute, or read another path.",
+            event_name=self.name,
+            key=key,
+            reason="extraction_failed",
+        )
 
     def _identity_value(
         self,
@@ -222,6 +246,8 @@ class _Recipe:
         except PathError as exc:
             self._path_failed(client, key, exc)
             return None
+        except Exception as exc:
+            raise self._raised(key, exc) from exc
 
     def _path_failed(self, client: Client, key: str, error: PathError) -> None:
         message = (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from time import time
 from typing import Any
 
-from ._context import current_identity
+from ._context import current_identity, current_visitor
 from ._event import Event
 from ._validate import normalize_payload, validate_event_name, validate_identity
 
@@ -57,15 +57,19 @@ def build_event(
     identity = current_identity()
     if user_id is None:
         user_id = identity.user_id
-    elif type(user_id) is not str or not user_id.strip():
+    elif type(user_id) is not str or not (user_id.isascii() and user_id.strip()):
         user_id = validate_identity("user_id", user_id, event_name=event_name, origin=origin)
     if link_id is None:
         link_id = identity.link_id
-    elif type(link_id) is not str or not link_id.strip():
+    elif type(link_id) is not str or not (link_id.isascii() and link_id.strip()):
         link_id = validate_identity("link_id", link_id, event_name=event_name, origin=origin)
     if device_id is None:
-        device_id = identity.device_id or default_device_id
-    elif type(device_id) is not str or not device_id.strip():
+        device_id = identity.device_id
+        if device_id is None:
+            # A web visitor's device wins over the process's, once it is known.
+            visitor = current_visitor()
+            device_id = default_device_id if visitor is None else visitor.device_id
+    elif type(device_id) is not str or not (device_id.isascii() and device_id.strip()):
         device_id = validate_identity("device_id", device_id, event_name=event_name, origin=origin)
     if span is _NOT_CAPTURED:
         span = current_span()

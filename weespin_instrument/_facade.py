@@ -58,7 +58,7 @@ def _install(new: Client | None) -> Client:
             return _default
         old, _default = _default, new
     if old is not None:
-        old.shutdown()
+        old.retire()
     return new
 
 
@@ -77,7 +77,11 @@ def configure(**options: Unpack[Options]) -> Client:
     """Configure the default client (optional: the environment is enough) and return it.
 
     Arguments left out (``None``) come from the environment, then from defaults. Nothing
-    touches the network here; a previous default client is flushed and shut down.
+    touches the network here; a previous default client is flushed and shut down in the
+    background (within its ``exit_timeout``), so this never waits for a slow API.
+
+    Raises :class:`ConfigurationError` for a bad argument. A bad environment variable does
+    not raise: it is reported once, and events are dropped and counted as ``misconfigured``.
 
     ``transport``: ``"background"`` (default), ``"sync"``, ``"console"``, ``"memory"``,
     ``"none"``, or an instance. ``sensitive_data``: ``"redact"`` (default),

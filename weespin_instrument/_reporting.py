@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import threading
 import weakref
 from collections import Counter
@@ -24,8 +25,16 @@ ERROR = 40
 
 
 class _LazyLogger:
-    # `import logging` costs more than the rest of the package's import; the logger is
-    # created on first use, with a NullHandler so nothing is printed unless the app asks.
+    # `import logging` costs more than the rest of the package's import: the logger is
+    # created on first use.
+    #
+    # It has no handler of its own, on purpose (no NullHandler): when the application
+    # configured no logging at all, Python's own last-resort handler prints WARNING and above
+    # to stderr, so whatever loses data is seen. Only failures are logged at WARNING (each
+    # once per cause, see Reporter), so a healthy run prints nothing. An application that
+    # configures logging gets the same records through its own handlers instead; none is
+    # ever added to the root logger. (`warnings` was the other way: it would show each
+    # message once too, but filters hide it in production and it is not a log record.)
     __slots__ = ("_logger",)
 
     def __init__(self) -> None:
@@ -37,7 +46,6 @@ class _LazyLogger:
             import logging
 
             logger = logging.getLogger("weespin_instrument")
-            logger.addHandler(logging.NullHandler())
             self._logger = logger
         return getattr(logger, name)
 
@@ -62,7 +70,8 @@ class DroppedEvent(NamedTuple):
         weespin.configure(on_error=on_error)
     """
 
-    #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``queue_full``,
+    #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``misconfigured``
+    #: (a bad environment variable, reported once), ``queue_full``,
     #: ``unauthorized``, ``rejected``, ``delivery_failed``, ``device_init_failed``, ...
     reason: str
     event_name: str | None
@@ -143,6 +152,9 @@ class Reporter:
         self._dropped: Counter[str] = Counter()
         self._logged: set[tuple[str | None, str]] = set()
         self._last_error: str | None = None
+        #: Hook calls for drops seen on the sender's thread run on their own thread.
+        self._hooks = _HookThread()
+        self._from_hook: set[str] = set()
         _live_reporters.add(self)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -163,8 +175,12 @@ class Reporter:
         error: BaseException | None = None,
         origin: str | None = None,
         level: int = WARNING,
+        log: bool = True,
     ) -> None:
-        """Account for one event that will not be delivered."""
+        """Account for one event that will not be delivered.
+
+        ``log=False`` when the caller already logged the cause once for all events.
+        """
         if event is not None and event_name is None:
             event_name = event.name
         report = DroppedEvent(reason, event_name, event, error, origin)
@@ -174,19 +190,47 @@ class Reporter:
                 self._counts["failed"] += 1
             if error is not None:
                 self._last_error = f"{reason}: {error}"
-            first_time = (origin or event_name, reason) not in self._logged
+            first_time = log and (origin or event_name, reason) not in self._logged
             if first_time:
                 self._logged.add((origin or event_name, reason))
         if first_time:
             logger.log(level, "%s (logged once per origin and reason)", report.message)
+        if self.on_error is None or _in_hook.active:
+            return  # a drop caused by the hook itself does not call it again
+        if event is not None and event.event_id in self._from_hook:
+            self._from_hook.discard(event.event_id)
+            return
+        if threading.current_thread().name.startswith(_SENDER_THREADS):
+            self._hooks.submit(self._call_hook, report)
+        else:
+            self._call_hook(report)
+
+    def _call_hook(self, report: DroppedEvent) -> None:
         hook = self.on_error
-        if hook is not None:
-            try:
-                hook(report)
-            except Exception:
-                if ("on_error", "hook_failed") not in self._logged:
-                    self._logged.add(("on_error", "hook_failed"))
-                    logger.exception("weespin: the on_error hook raised; ignoring")
+        if hook is None:
+            return
+        _in_hook.active = True
+        try:
+            hook(report)
+        except Exception:
+            if ("on_error", "hook_failed") not in self._logged:
+                self._logged.add(("on_error", "hook_failed"))
+                logger.exception("weespin: the on_error hook raised; ignoring")
+        finally:
+            _in_hook.active = False
+
+    def note_event(self, event: Event) -> None:
+        """Called for each event accepted: remember those tracked from inside the hook.
+
+        Their drop, if any, does not call the hook again: one tracked from the hook cannot
+        cause a storm of hook calls.
+        """
+        if _in_hook.active and len(self._from_hook) < _MAX_FROM_HOOK:
+            self._from_hook.add(event.event_id)
+
+    def wait_for_hooks(self, timeout: float | None) -> None:
+        """Wait (bounded) until hook calls handed off by the sender have run."""
+        self._hooks.wait(timeout)
 
     def note_failure(self, error: BaseException) -> None:
         """Remember a failed attempt as the last error (the event itself may still go)."""
@@ -210,6 +254,58 @@ class Reporter:
             )
 
 
+#: Threads whose drops are reported to the hook from another thread (the hook may call
+#: shutdown(), which joins them; and a slow hook must not stall delivery).
+_SENDER_THREADS = "weespin-sender"
+_MAX_FROM_HOOK = 10_000
+
+
+class _InHook(threading.local):
+    active = False
+
+
+_in_hook = _InHook()
+
+
+class _HookThread:
+    """One daemon thread, started on first use, that runs hook calls in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Callable[[DroppedEvent], None], DroppedEvent]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, call: Callable[[DroppedEvent], None], report: DroppedEvent) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="weespin-on-error", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((call, report))
+
+    def wait(self, timeout: float | None) -> None:
+        if threading.current_thread() is self._thread:
+            return  # shutdown() called from the hook: it cannot wait for itself
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            call, report = self._queue.get()
+            try:
+                call(report)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+
 _live_reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
 
 
@@ -218,6 +314,7 @@ def _after_fork_in_child() -> None:
     # that thread does not exist and would never release it.
     for reporter in list(_live_reporters):
         reporter._lock = threading.Lock()
+        reporter._hooks = _HookThread()
 
 
 if hasattr(os, "register_at_fork"):

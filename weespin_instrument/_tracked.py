@@ -96,6 +96,7 @@ class tracked:
         "_link_id",
         "_name",
         "_on_exception",
+        "_payload",
         "_schema",
         "_stack",
         "_timing",
@@ -126,7 +127,8 @@ class tracked:
             check_schema(schema, where=f"tracked({name!r})")
         self._schema = schema
         self._name = name
-        self._fields = {**(payload or {}), **fields}
+        self._payload = payload
+        self._fields = fields
         self._user_id = user_id
         self._link_id = link_id
         self._timing = timing
@@ -135,7 +137,13 @@ class tracked:
         self._stack: list[TrackedEvent] = []
 
     def __enter__(self) -> TrackedEvent:
-        event = TrackedEvent(self._name, dict(self._fields), self._user_id, self._link_id)
+        try:
+            fields = {**self._payload, **self._fields} if self._payload else dict(self._fields)
+        except Exception:
+            # A mapping that cannot be read: the pipeline reads it again at the end, and
+            # reports (or, in strict mode, raises) it there, the way it reports any payload.
+            fields = {"payload": self._payload, **self._fields}
+        event = TrackedEvent(self._name, fields, self._user_id, self._link_id)
         self._stack.append(event)
         return event
 
@@ -150,12 +158,15 @@ class tracked:
             return
         if exc is not None and self._on_exception != "track":
             return
-        payload = event.payload
-        if exc is not None:
-            payload = {**payload, "error": type(exc).__name__}
-        if self._timing:
-            payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
         client = self._client or get_client()
+        payload: Any = event.payload
+        try:
+            if exc is not None:
+                payload = {**payload, "error": type(exc).__name__}
+            if self._timing:
+                payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
+        except Exception:
+            pass  # the payload is not a mapping any more: emit() reports it
         client.emit(
             event.name,
             payload,
@@ -179,13 +190,14 @@ class tracked:
     def _fresh(self) -> tracked:
         return tracked(
             self._name,
-            self._fields,
+            self._payload,
             user_id=self._user_id,
             link_id=self._link_id,
             timing=self._timing,
             on_exception=self._on_exception,
             client=self._client,
             schema=self._schema,
+            **self._fields,
         )
 
     def __call__(self, func: F) -> F:

@@ -19,8 +19,11 @@ Flattened to dotted keys
     ``{"order": {"total": 1}}`` -> ``{"order.total": 1}``. Keys have at most
     :data:`MAX_DEPTH` segments.
 Refused
-    Lists, tuples, sets, bytes, NaN and infinities, non-string or empty keys, two values that
-    flatten to the same key, anything else.
+    Lists, tuples, sets, bytes, NaN and infinities, ints outside the signed 64-bit range,
+    strings that are not valid Unicode (lone surrogates), non-string or empty keys, two values
+    that flatten to the same key, anything else; and any value whose reading raises (a
+    property, ``utcoffset()``, ``model_dump()``, a mapping's iteration): the error names the
+    key, the value's type and the exception's type, and is raised ``from`` the exception.
 
 Error messages never include a payload value (it may be personal data), only its type.
 Every message of this module and of ``_scrub.py`` is built from the templates below.
@@ -102,6 +105,27 @@ _T_DEPTH = (
     "(does the value contain itself?). Send only the fields you need."
 )
 _T_COLLISION = "two values end up under this key{sources}. Rename one of them."
+_T_INT_RANGE = (
+    "int is outside the signed 64-bit range the API stores ({low} to {high}). "
+    "Send it as a str (str({name})) or in a smaller unit."
+)
+_T_NOT_UNICODE = (
+    "{what} is not valid Unicode (it holds a lone surrogate, e.g. from "
+    "os.fsdecode or a bad decode). Fix the text, e.g. {name}.encode('utf-8', "
+    "'replace').decode()."
+)
+_T_RAISED = (
+    "reading a value of type {type} raised {error}. Fix the object, or pass plain values "
+    "(a field of it) instead."
+)
+_T_PAYLOAD_RAISED = (
+    "reading the payload (of type {type}) raised {error}{changed}. Pass a plain dict that no "
+    "other thread changes meanwhile, e.g. dict(payload)."
+)
+
+#: The signed 64-bit range: what the API (and any SQL database behind it) stores as an int.
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
 
 # Used by _scrub.py: the finding, then the fix.
 _T_SENSITIVE_BY_KEY = (
@@ -122,12 +146,36 @@ _MAX_SHOWN = 40
 
 
 def _short_repr(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a user's object: its repr may fail too
+        return f"<{_type_name(value)} object>"
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + "...'"
 
 
 def _type_name(value: object) -> str:
-    return type(value).__qualname__
+    try:
+        return str(type(value).__qualname__)
+    except Exception:
+        return "object"
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` can be encoded as UTF-8 (no lone surrogate): what JSON can carry."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _raised_error(
+    event: str, origin: str | None, key: str, value: object, exc: Exception
+) -> InvalidEventError:
+    problem = _T_RAISED.format(type=_type_name(value), error=_type_name(exc))
+    return _key_error(event, origin, key, problem, reason="invalid_payload")
 
 
 def _where(event_name: str, origin: str | None) -> str:
@@ -173,10 +221,13 @@ def validate_event_name(name: object, *, origin: str | None = None) -> str:
         validate_event_name("purchase")  # 'purchase'
         validate_event_name("  ")  # InvalidEventError: event name must be a non-empty string...
     """
-    if type(name) is str and name and not name.isspace():
+    if type(name) is str and name and not name.isspace() and is_unicode(name):
         return name
     if isinstance(name, str):
         plain = str.__str__(name)
+        if not is_unicode(plain):
+            message = _T_NOT_UNICODE.format(what="the event name", name="name")
+            raise InvalidEventError(message, event_name=None, reason="invalid_event")
         if plain and not plain.isspace():
             return plain
         got = _short_repr(plain)
@@ -200,20 +251,27 @@ def validate_identity(
     """
     if value is None:
         return None
+    problem = None
     if isinstance(value, str):
         plain = value if type(value) is str else str.__str__(value)
-        if plain and not plain.isspace():
+        if not is_unicode(plain):
+            problem = _T_NOT_UNICODE.format(what=f"the {field}", name=field)
+        elif plain and not plain.isspace():
             return plain
         got = _short_repr(plain)
     elif isinstance(value, int) and not isinstance(value, bool):
-        # int.__repr__ and not str(): str() of an IntEnum member may be 'Role.ADMIN'.
-        return int.__repr__(value)
+        if INT_MIN <= int.__index__(value) <= INT_MAX:
+            # int.__repr__ and not str(): str() of an IntEnum member may be 'Role.ADMIN'.
+            return int.__repr__(value)
+        got = "an int outside the signed 64-bit range"
     elif _is_uuid(type(value)):
         return str(value)
     else:
         got = _type_name(value)
     message = _AT_FIELD.format(
-        where=_where(event_name, origin), field=field, problem=_T_IDENTITY.format(got=got)
+        where=_where(event_name, origin),
+        field=field,
+        problem=problem or _T_IDENTITY.format(got=got),
     )
     raise InvalidEventError(message, event_name=event_name, key=field, reason="invalid_identity")
 
@@ -256,6 +314,20 @@ def _keep(out: Payload, key: str, value: Any, depth: int, event: str, origin: st
     _put(out, key, value)
 
 
+def _str(out: Payload, key: str, value: str, depth: int, event: str, origin: str | None) -> None:
+    if not is_unicode(value):
+        problem = _T_NOT_UNICODE.format(what="the str value", name=_leaf_name(key))
+        raise _key_error(event, origin, key, problem)
+    _put(out, key, value)
+
+
+def _int(out: Payload, key: str, value: int, depth: int, event: str, origin: str | None) -> None:
+    if not INT_MIN <= value <= INT_MAX:
+        problem = _T_INT_RANGE.format(low=INT_MIN, high=INT_MAX, name=_leaf_name(key))
+        raise _key_error(event, origin, key, problem)
+    _put(out, key, value)
+
+
 def _leave_out(
     out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None
 ) -> None:
@@ -263,9 +335,11 @@ def _leave_out(
 
 
 def _float(out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None) -> None:
-    # x - x is 0.0 for every finite float and NaN for NaN and both infinities.
+    # x - x is 0.0 for every finite float and NaN for NaN and both infinities. A subclass's
+    # own arithmetic is not called: it may raise, or lie.
+    value = float.__float__(value)
     if value - value == 0.0:
-        _put(out, key, float.__float__(value))
+        _put(out, key, value)
         return
     what = "float NaN" if value != value else "float infinity" if value > 0 else "float -infinity"
     raise _key_error(event, origin, key, _T_NOT_FINITE.format(what=what))
@@ -274,13 +348,13 @@ def _float(out: Payload, key: str, value: Any, depth: int, event: str, origin: s
 def _str_subclass(
     out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None
 ) -> None:
-    _put(out, key, str.__str__(value))
+    _str(out, key, str.__str__(value), depth, event, origin)
 
 
 def _int_subclass(
     out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None
 ) -> None:
-    _put(out, key, int.__index__(value))
+    _int(out, key, int.__index__(value), depth, event, origin)
 
 
 def _decimal(
@@ -302,17 +376,17 @@ def _datetime(
         # datetime.max west of UTC (a "never" sentinel) has no UTC form: keep its own offset.
         with suppress(OverflowError):
             value = value.astimezone(timezone.utc)
-    _put(out, key, value.isoformat())
+    _str(out, key, str.__str__(value.isoformat()), depth, event, origin)
 
 
 def _isoformat(
     out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None
 ) -> None:
-    _put(out, key, value.isoformat())
+    _str(out, key, str.__str__(value.isoformat()), depth, event, origin)
 
 
 def _to_str(out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None) -> None:
-    _put(out, key, str(value))
+    _str(out, key, str(value), depth, event, origin)
 
 
 def _enum(out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None) -> None:
@@ -330,7 +404,10 @@ def _enum(out: Payload, key: str, value: Any, depth: int, event: str, origin: st
 def _mapping(
     out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None
 ) -> None:
-    _flatten(out, key, value.items(), depth, event, origin)
+    # A plain dict is copied first (atomic): another thread may be changing it.
+    _flatten(
+        out, key, (value.copy() if type(value) is dict else value).items(), depth, event, origin
+    )
 
 
 def _model(out: Payload, key: str, value: Any, depth: int, event: str, origin: str | None) -> None:
@@ -360,13 +437,18 @@ def _flatten(
 ) -> None:
     depth += 1
     for child, value in items:
-        if type(child) is not str or not child:
+        if type(child) is not str or not child or not is_unicode(child):
             child = _plain_key(event, origin, child, prefix)
         key = f"{prefix}.{child}"
         if depth > MAX_DEPTH:
             raise _key_error(event, origin, key, _T_DEPTH)
-        handler = _HANDLERS.get(type(value)) or _handler_for(type(value))
-        handler(out, key, value, depth, event, origin)
+        try:
+            handler = _HANDLERS.get(type(value)) or _handler_for(type(value))
+            handler(out, key, value, depth, event, origin)
+        except (InvalidEventError, _Collision):
+            raise
+        except Exception as exc:
+            raise _raised_error(event, origin, key, value, exc) from exc
 
 
 def _plain_key(event: str, origin: str | None, key: object, parent: str | None) -> str:
@@ -374,15 +456,22 @@ def _plain_key(event: str, origin: str | None, key: object, parent: str | None) 
 
     A refused key is shown as its repr, with its parent when nested: ``payload key 1 in 'order'``.
     """
-    if isinstance(key, str) and key:
+    if isinstance(key, str) and key and is_unicode(key):
         return str.__str__(key)
-    if isinstance(key, str):
+    if isinstance(key, str) and key:
+        problem = _T_NOT_UNICODE.format(what="the key", name="key")
+        key = str.__str__(key).encode("utf-8", "backslashreplace").decode()
+    elif isinstance(key, str):
         problem = _T_KEY_EMPTY
     else:
-        fix = str(key) if isinstance(key, (int, float)) else "name"
+        if isinstance(key, int):
+            fix = int.__repr__(key) if INT_MIN <= int.__index__(key) <= INT_MAX else "name"
+        else:
+            fix = float.__repr__(key) if isinstance(key, float) else "name"
         problem = _T_KEY_TYPE.format(type=_type_name(key), fix=fix)
     shown = _short_repr(key) if parent is None else f"{_short_repr(key)} in {parent!r}"
-    dotted = str(key) if parent is None else f"{parent}.{key}"
+    plain = key if isinstance(key, str) else _short_repr(key)
+    dotted = plain if parent is None else f"{parent}.{plain}"
     raise _key_error(event, origin, dotted, problem, shown_key=shown)
 
 
@@ -439,8 +528,8 @@ _FLATTENERS: frozenset[_Handler] = frozenset({_mapping, _model, _dataclass})
 # Exact type -> handler. Subclasses and other types are classified once by _handler_for and
 # cached here, up to _MAX_HANDLERS entries (types created at run time must not grow it forever).
 _HANDLERS: dict[type, _Handler] = {
-    str: _keep,
-    int: _keep,
+    str: _str,
+    int: _int,
     bool: _keep,
     float: _float,
     type(None): _leave_out,
@@ -520,16 +609,25 @@ def normalize_payload(
     """
     value: Any
     if type(payload) is dict:
-        # The common case, a flat dict of plain values: check it, then copy it in C.
+        # A copy first, in C and atomic: another thread may be changing the caller's dict.
+        payload = payload.copy()
+        # The common case, a flat dict of plain values: check it, and it is the result.
         handlers = _HANDLERS
         for key, value in payload.items():
-            if type(key) is not str or not key:
+            if type(key) is not str or not key or not (key.isascii() or is_unicode(key)):
                 break
             handler = handlers.get(type(value))
-            if handler is not _keep and (handler is not _float or value - value != 0.0):
-                break
+            if handler is _str:
+                if value.isascii() or is_unicode(value):
+                    continue
+            elif handler is _int:
+                if INT_MIN <= value <= INT_MAX:
+                    continue
+            elif handler is _keep or (handler is _float and value - value == 0.0):
+                continue
+            break
         else:
-            return dict(payload)
+            return payload
     elif payload is None:
         return {}
     elif not isinstance(payload, Mapping):
@@ -540,6 +638,15 @@ def normalize_payload(
         return _normalize(event_name, payload, origin)
     except _Collision as exc:
         raise _collision_error(event_name, origin, exc.key, payload) from None
+    except InvalidEventError:
+        raise
+    except Exception as exc:  # iterating the mapping itself raised
+        changed = " (was it changed while it was read?)" if isinstance(exc, RuntimeError) else ""
+        problem = _T_PAYLOAD_RAISED.format(
+            type=_type_name(payload), error=_type_name(exc), changed=changed
+        )
+        message = _AT_PAYLOAD.format(where=_where(event_name, origin), problem=problem)
+        raise InvalidEventError(message, event_name=event_name, reason="invalid_payload") from exc
 
 
 def _normalize(event_name: str, payload: Mapping[Any, object], origin: str | None) -> Payload:
@@ -550,7 +657,7 @@ def _normalize(event_name: str, payload: Mapping[Any, object], origin: str | Non
     key: object
     value: Any
     for key, value in payload.items():
-        if type(key) is not str or not key:
+        if type(key) is not str or not key or not is_unicode(key):
             key = _plain_key(event_name, origin, key, None)
             flattened = True  # two distinct keys may have the same plain str
         handler = handlers.get(type(value))
@@ -558,16 +665,24 @@ def _normalize(event_name: str, payload: Mapping[Any, object], origin: str | Non
             if flattened and key in out:
                 raise _Collision(key)
             out[key] = value
-        else:
-            flattened = True
+            continue
+        flattened = True
+        try:
             (handler or _handler_for(type(value)))(out, key, value, 1, event_name, origin)
+        except (InvalidEventError, _Collision):
+            raise
+        except Exception as exc:
+            raise _raised_error(event_name, origin, key, value, exc) from exc
     return out
 
 
 def _collision_error(
     event: str, origin: str | None, key: str, payload: Mapping[Any, object]
 ) -> InvalidEventError:
-    paths = _paths_to(key, payload.items(), None, "payload", False, 1)
+    try:
+        paths = _paths_to(key, payload.items(), None, "payload", False, 1)
+    except Exception:  # a user's object that raises on a second reading
+        paths = []
     sources = f" ({paths[0]} and {paths[1]})" if len(paths) >= 2 else ""
     return _key_error(event, origin, key, _T_COLLISION.format(sources=sources))
 

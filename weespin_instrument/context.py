@@ -1,5 +1,8 @@
 """Identity carried by ``contextvars``: :func:`identify`, and :func:`wrap` for threads.
 
+:func:`bound_identity` and :func:`current_visitor` are for integrations (the web
+middlewares use them): a whole identity, and a new visitor's device made on demand.
+
 Example::
 
     from weespin_instrument import context
@@ -8,6 +11,6 @@ Example::
         pool.submit(context.wrap(send_receipt), order)
 """
 
-from ._context import Identity, current_identity, identify, wrap
+from ._context import Identity, bound_identity, current_identity, current_visitor, identify, wrap
 
-__all__ = ["Identity", "current_identity", "identify", "wrap"]
+__all__ = ["Identity", "bound_identity", "current_identity", "current_visitor", "identify", "wrap"]

@@ -1,0 +1,218 @@
+"""ASGIMiddleware: per-visitor identity for Starlette/FastAPI, through httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+import weespin_instrument as weespin
+from weespin_instrument import Client
+from weespin_instrument.collector import Collector
+from weespin_instrument.context import current_identity
+from weespin_instrument.web import ASGIMiddleware
+
+from .conftest import init_requests
+
+pytestmark = pytest.mark.anyio
+
+
+def identity_json() -> JSONResponse:
+    identity = current_identity()
+    return JSONResponse(
+        {"user_id": identity.user_id, "link_id": identity.link_id, "device_id": identity.device_id}
+    )
+
+
+async def checkout(request: Request) -> JSONResponse:
+    weespin.track("add_to_cart", {"sku": "A1"})
+    weespin.track("purchase", {"amount": 19.99})
+    return identity_json()
+
+
+def sync_signup(request: Request) -> JSONResponse:  # Starlette runs it in a thread
+    weespin.track("signup", {"plan": "pro"})
+    return identity_json()
+
+
+async def browse(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("nothing tracked")
+
+
+async def healthz(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def nested(request: Request) -> JSONResponse:
+    with weespin.identify(user_id="override"):
+        weespin.track("login")
+        return identity_json()
+
+
+def make_app(**options: Any) -> ASGIMiddleware:
+    routes = [
+        Route("/checkout", checkout, methods=["POST"]),
+        Route("/signup", sync_signup, methods=["POST"]),
+        Route("/browse", browse),
+        Route("/healthz", healthz),
+        Route("/nested", nested),
+    ]
+    options.setdefault("user_id", lambda scope: _header(scope, b"x-user"))
+    options.setdefault("exclude_paths", ["/healthz"])
+    return ASGIMiddleware(Starlette(routes=routes), **options)
+
+
+def _header(scope: Any, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode())
+    return None
+
+
+def visitor(app: Any) -> httpx.AsyncClient:
+    """One visitor: a browser with its own cookie jar."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shop.test")
+
+
+async def test_each_visitor_gets_one_device_kept_by_cookie_and_their_ids_on_every_event(
+    client: Client, collector: Collector
+) -> None:
+    app = make_app()
+    jars = [visitor(app) for _ in range(3)]
+    for n, jar in enumerate(jars):
+        await jar.post("/checkout", params={"link_id": f"lnk_{n}"}, headers={"x-user": f"u_{n}"})
+        await jar.post("/signup", headers={"x-user": f"u_{n}"})  # no link in the query
+        await jar.post("/checkout", headers={"x-user": f"u_{n}"})
+    assert await asyncio.to_thread(client.flush, 10.0)
+
+    assert init_requests(collector) == 3
+    events = collector.events()
+    assert len(events) == 3 * 5
+    for n, jar in enumerate(jars):
+        device_id = jar.cookies["weespin_device_id"]
+        mine = collector.events(device_id=device_id)
+        assert len(mine) == 5
+        assert {(e["user_id"], e["link_id"]) for e in mine} == {(f"u_{n}", f"lnk_{n}")}
+        await jar.aclose()
+    assert len({e["device_id"] for e in events}) == 3
+
+
+async def test_the_new_visitor_cookie_is_long_lived_http_only_lax_and_secure_on_https(
+    client: Client,
+) -> None:
+    app = make_app()
+    async with visitor(app) as jar:
+        plain = await jar.post("/checkout")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://shop.test"
+    ) as jar:
+        secure = await jar.post("/checkout")
+    cookie = plain.headers["set-cookie"]
+    assert cookie.startswith("weespin_device_id=")
+    for attribute in ("Path=/", "Max-Age=63072000", "HttpOnly", "SameSite=Lax"):
+        assert attribute in cookie
+    assert "Secure" not in cookie
+    assert "Secure" in secure.headers["set-cookie"]
+    assert plain.json()["device_id"] is None  # not known while the handler ran: lazy
+
+
+async def test_visitors_who_track_nothing_and_excluded_paths_cause_no_init_and_no_cookie(
+    client: Client, collector: Collector
+) -> None:
+    app = make_app()
+    async with visitor(app) as jar:
+        browsing = await jar.get("/browse")
+        health = await jar.get("/healthz")
+        assert "set-cookie" not in browsing.headers
+        assert "set-cookie" not in health.headers
+    assert await asyncio.to_thread(client.flush, 5.0)
+    assert init_requests(collector) == 0
+
+
+async def test_an_excluded_path_gets_no_visitor_identity(client: Client) -> None:
+    async def tracked_health(request: Request) -> JSONResponse:
+        return identity_json()
+
+    app = ASGIMiddleware(
+        Starlette(routes=[Route("/healthz", tracked_health)]), exclude_paths=["/healthz"]
+    )
+    async with visitor(app) as jar:
+        jar.cookies.set("weespin_device_id", "ws_a")
+        answer = await jar.get("/healthz?link_id=lnk_1")
+    assert answer.json() == {"user_id": None, "link_id": None, "device_id": None}
+
+
+async def test_a_device_id_header_is_used_as_is_without_init_or_cookie(
+    client: Client, collector: Collector
+) -> None:
+    app = make_app()
+    async with visitor(app) as jar:
+        answer = await jar.post("/checkout", headers={"X-Weespin-Device-Id": "ws_mobile_7"})
+    assert answer.json()["device_id"] == "ws_mobile_7"
+    assert "set-cookie" not in answer.headers
+    assert await asyncio.to_thread(client.flush, 5.0)
+    assert {e["device_id"] for e in collector.events()} == {"ws_mobile_7"}
+    assert init_requests(collector) == 0
+
+
+async def test_the_request_identity_is_identifys_and_identify_inside_overrides_it(
+    client: Client, collector: Collector
+) -> None:
+    app = make_app()
+    async with visitor(app) as jar:
+        jar.cookies.set("weespin_device_id", "ws_known")
+        answer = await jar.get("/nested", params={"link_id": "lnk_9"}, headers={"x-user": "u_1"})
+    assert answer.json() == {"user_id": "override", "link_id": "lnk_9", "device_id": "ws_known"}
+    assert "weespin_link_id=lnk_9" in answer.headers["set-cookie"]
+    assert "Max-Age" not in answer.headers["set-cookie"]  # kept for the visit (session)
+
+
+async def test_link_keeping_can_be_switched_off(client: Client, collector: Collector) -> None:
+    app = make_app(link_cookie=None)
+    async with visitor(app) as jar:
+        await jar.post("/checkout", params={"link_id": "lnk_1"})
+        await jar.post("/checkout")
+    assert await asyncio.to_thread(client.flush, 10.0)
+    assert [e["link_id"] for e in collector.events("purchase")] == ["lnk_1", None]
+    assert init_requests(collector) == 1
+
+
+async def test_the_event_loop_keeps_serving_while_a_new_visitors_device_is_initialized(
+    client: Client, collector: Collector
+) -> None:
+    app = make_app()
+    collector.set_latency(400)
+    async with visitor(app) as newcomer, visitor(app) as other:
+        first = asyncio.create_task(newcomer.post("/checkout"))
+        await asyncio.sleep(0.1)  # the newcomer's init is now waiting on the slow API
+        await other.get("/browse")
+        assert not first.done()  # it waits for its cookie; the loop served the other one
+        answer = await first
+    assert answer.headers["set-cookie"].startswith("weespin_device_id=")
+    collector.set_latency(0)
+
+
+async def test_a_user_id_callable_that_raises_costs_the_user_id_only(
+    client: Client, collector: Collector
+) -> None:
+    def broken(scope: Any) -> str:
+        raise LookupError("no session")
+
+    app = make_app(user_id=broken)
+    async with visitor(app) as jar:
+        answer = await jar.post("/checkout")
+    assert answer.status_code == 200
+    assert answer.json()["user_id"] is None
+
+
+def test_bad_options_fail_when_the_middleware_is_built() -> None:
+    with pytest.raises(TypeError, match="exclude_paths"):
+        ASGIMiddleware(Starlette(), exclude_paths="/healthz")
+    with pytest.raises(TypeError, match="user_id"):
+        ASGIMiddleware(Starlette(), user_id="u_1")  # type: ignore[arg-type]
