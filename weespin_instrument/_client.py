@@ -167,7 +167,7 @@ class Client:
                 raise
             self.reporter.dropped(
                 exc.reason,
-                event_name=name if isinstance(name, str) else None,
+                event_name=name if type(name) is str else None,
                 error=exc,
                 origin=origin,
             )
@@ -175,7 +175,7 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            event_name = name if isinstance(name, str) else None
+            event_name = name if type(name) is str else None
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
@@ -378,7 +378,7 @@ class Client:
                 "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
                 problem,
             )
-        event_name = name if isinstance(name, str) else None
+        event_name = name if type(name) is str else None
         self.reporter.dropped(
             "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
         )
