@@ -22,7 +22,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -155,6 +155,11 @@ def run_collector(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    with _signals_caught() as received:
+        return _serve(collector, args, received)
+
+
+def _serve(collector: Any, args: argparse.Namespace, received: list[int]) -> int:
     try:
         collector.start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
@@ -173,7 +178,8 @@ def run_collector(args: argparse.Namespace) -> int:
     print(f"  live page: {collector.url}/", flush=True)
     print("  press Ctrl-C to stop", flush=True)
     try:
-        _wait_for_signal()
+        while not received:
+            time.sleep(0.2)
     finally:
         stats = collector.stats()
         collector.stop()
@@ -181,8 +187,13 @@ def run_collector(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT (Ctrl-C) or SIGTERM arrives."""
+@contextlib.contextmanager
+def _signals_caught() -> Iterator[list[int]]:
+    """Catch SIGINT (Ctrl-C) and SIGTERM inside the block; the list fills as they arrive.
+
+    Installed before the collector says it is ready, so a signal sent as soon as the URL is
+    printed still stops it cleanly.
+    """
     received: list[int] = []
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -191,8 +202,7 @@ def _wait_for_signal() -> None:
     handled = [signal.SIGINT, signal.SIGTERM]
     previous = {sig: signal.signal(sig, handle) for sig in handled}
     try:
-        while not received:
-            time.sleep(0.2)
+        yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
