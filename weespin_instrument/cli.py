@@ -156,10 +156,16 @@ def run_collector(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with _signals_caught() as received:
-        return _serve(collector, args, received)
+        return _serve(collector, args, received, api_key, key_source)
 
 
-def _serve(collector: Any, args: argparse.Namespace, received: list[int]) -> int:
+def _serve(
+    collector: Any,
+    args: argparse.Namespace,
+    received: list[int],
+    api_key: str | None,
+    key_source: str,
+) -> int:
     try:
         collector.start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
