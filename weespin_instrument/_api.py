@@ -21,6 +21,7 @@ from .errors import (
     ServerError,
     WeespinError,
     key_suffix,
+    redact_key,
 )
 
 if TYPE_CHECKING:
@@ -69,8 +70,7 @@ def error_for_response(
     """
     if 200 <= status < 300:
         return None
-    if api_key:
-        body = body.replace(api_key, key_suffix(api_key))
+    body = redact_key(body, api_key)
     where = f"{status} on {method_path}"
     if 300 <= status < 400:
         path = method_path.partition(" ")[2]
@@ -258,7 +258,8 @@ class WeespinAPI:
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"POST {path} timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+            detail = redact_key(str(exc), self.settings.api_key)
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
         text = bytes(raw[:MAX_BODY]).decode(errors="replace")
         error = error_for_response(
             status,

@@ -169,7 +169,7 @@ class Client:
                 raise
             self.reporter.dropped(
                 exc.reason,
-                event_name=name if type(name) is str else None,
+                event_name=_plain_name(name),
                 error=exc,
                 origin=origin,
             )
@@ -177,7 +177,7 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            event_name = name if type(name) is str else None
+            event_name = _plain_name(name)
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
@@ -385,7 +385,7 @@ class Client:
                 "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
                 problem,
             )
-        event_name = name if type(name) is str else None
+        event_name = _plain_name(name)
         self.reporter.dropped(
             "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
         )
@@ -399,6 +399,8 @@ class Client:
             spec = self.settings.transport
             try:
                 transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
+                if isinstance(transport, BaseTransport):
+                    transport.adopt(self.settings)  # configure(api_key=...) reaches instances
             except ConfigurationError as exc:
                 self._unconfigured = exc  # every later event is dropped at once, and counted
                 if not self.settings.strict:
@@ -425,8 +427,18 @@ class Client:
             return transport
 
 
+def _plain_name(name: object) -> str | None:
+    """The event name as a plain ``str`` for reports (a subclass's own methods may raise).
+
+    ``type()``, not ``isinstance()``: the latter trusts a faked ``__class__``.
+    """
+    if type(name) is str:
+        return name
+    return str.__str__(name) if issubclass(type(name), str) else None
+
+
 def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:
-    event_name = name if type(name) is str else None
+    event_name = _plain_name(name)
     where = f"event {event_name!r}" if event_name else "an event"
     if origin:
         where += f" (from {origin})"

@@ -35,7 +35,7 @@ from yarl import URL
 
 from .._api import MAX_BODY, device_id_from, error_for_response
 from .._config import Settings
-from ..errors import DeliveryError
+from ..errors import DeliveryError, redact_key
 
 __all__ = ["AsyncAPI", "SenderLoop", "ssl_context"]
 
@@ -214,7 +214,8 @@ class AsyncAPI:
         except asyncio.TimeoutError:
             raise DeliveryError(f"POST {path} timed out") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+            detail = redact_key(str(exc), self.settings.api_key)
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
         if 200 <= status < 300:
             return raw
         error = error_for_response(
