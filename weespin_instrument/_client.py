@@ -422,7 +422,10 @@ class Client:
             _clients_to_drain.add(self)
             # Dropped without shutdown(): deliver what it holds (bounded), then stop its
             # sender and close its sockets, off the thread that happened to collect it.
-            weakref.finalize(self, _retire_transport, transport, self.settings.exit_timeout)
+            retire = weakref.finalize(
+                self, _retire_transport, transport, self.settings.exit_timeout
+            )
+            retire.atexit = False  # at exit, the exit drain does it (and reports what is left)
             _workers.install(_drain_at_exit)  # worker processes that skip atexit drain too
             return transport
 
