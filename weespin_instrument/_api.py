@@ -31,6 +31,8 @@ __all__ = ["MAX_BODY", "WeespinAPI", "device_id_from", "error_for_response", "re
 
 _USER_AGENT = "weespin-instrument/0.1"
 _T = TypeVar("_T")
+#: Longest stretch (seconds) of single attempts after requests kept spending their budget.
+_MAX_HURRY = 300.0
 #: Bytes of an answer read at most: the API's answers are tiny; an error page need not be.
 MAX_BODY = 64 * 1024
 
@@ -161,6 +163,8 @@ class WeespinAPI:
         self._client_pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._give_ups = 0
+        self._hurried_until = 0.0
         #: Called before each retry (the transports count them).
         self.on_retry: Callable[[], object] | None = None
 
@@ -215,20 +219,34 @@ class WeespinAPI:
     ) -> _T:
         """``POST`` with retries; ``read`` turns the answer's text into the result (or raises)."""
         started = time.monotonic()
+        # Soon after a request spent its whole budget, each call makes one attempt: a dead
+        # API then costs a blocking caller one request, not max_retry_time per call.
+        hurried = started < self._hurried_until
         attempt = 0
         while True:
             try:
-                return read(self._post_once(path, body))
+                result = read(self._post_once(path, body))
             except WeespinError as error:
                 # One caller, one request at a time: a client-wide pause is this wait too.
                 if outcome_of(error).action not in ("retry", "pause"):
                     raise
-                wait = self.retry.next_delay(attempt, error, time.monotonic() - started)
+                wait = None
+                if not hurried:
+                    wait = self.retry.next_delay(attempt, error, time.monotonic() - started)
                 if wait is None or self._closed.wait(wait):
+                    self._gave_up()
                     raise
                 attempt += 1
                 if self.on_retry is not None:
                     self.on_retry()
+            else:
+                self._give_ups, self._hurried_until = 0, 0.0
+                return result
+
+    def _gave_up(self) -> None:
+        self._give_ups += 1
+        backoff = min(_MAX_HURRY, 2.0 ** min(self._give_ups - 1, 9))
+        self._hurried_until = time.monotonic() + backoff
 
     def _post_once(self, path: str, body: dict[str, Any]) -> str:
         import httpx

@@ -302,3 +302,19 @@ def test_requests_in_flight_at_shutdown_are_their_own_outcome(collector: Collect
     assert (stats.in_flight_at_exit, stats.in_flight, stats.queued) == (64, 64, 0)
     assert accounted(stats)
     collector.set_latency(0)
+
+
+def test_the_sync_transport_does_not_redo_the_whole_budget_per_call_on_a_dead_api() -> None:
+    with FaultServer(lambda request: Status(503)) as server:
+        transport = HttpTransport(
+            api_key=KEY, base_url=server.url, device_id="ws_device_1", max_retry_time=1.0
+        )
+        client = Client(transport=transport)
+        client.track("open_app", {"n": 0})  # spends its budget: several attempts
+        first = server.count()
+        assert first > 1
+        for n in range(1, 6):
+            client.track("open_app", {"n": n})
+        assert server.count() == first + 5  # then one attempt per call while it stays down
+        assert client.stats().dropped == {"delivery_failed": 6}
+        client.shutdown()

@@ -464,6 +464,8 @@ class Sender:
             breaker.failure(now, fresh=job.failures == 0)
             if breaker.is_open:
                 self._log_outage(error)
+                if outcome.wait is not None:  # down, and it said for how long: no probe before
+                    breaker.pause(now + min(outcome.wait, self.policy.max_backoff))
         job.failures += 1
         elapsed = now - job.first_sent - (breaker.open_time(now) - job.open_at_first)
         delay = self.policy.next_delay(job.failures - 1, error, elapsed)
