@@ -72,7 +72,11 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
-        self._scrub = Scrubber(settings.sensitive_data)
+        self._scrub = Scrubber(
+            settings.sensitive_data,
+            sensitive_keys=settings.sensitive_keys,
+            sensitive_patterns=settings.sensitive_patterns,
+        )
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -249,7 +253,7 @@ class Client:
                 origin,
                 span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+            redacted = self._scrub.scrub_event(event, origin=origin)
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it

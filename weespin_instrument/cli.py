@@ -22,7 +22,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -164,16 +164,18 @@ def run_collector(args: argparse.Namespace) -> int:
         return 1
     key = f"the key {key_suffix(api_key)} ({key_source})" if api_key else "any non-empty key"
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
-    print(f"Weespin collector listening on {collector.url}", flush=True)
-    print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
     key_value = "<the collector's key>" if api_key else "dev  # any non-empty value"
-    print("Send it events from another terminal:", flush=True)
-    print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
-    print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
-    print(f"  live page: {collector.url}/", flush=True)
-    print("  press Ctrl-C to stop", flush=True)
+    database = collector.db_path.resolve()
     try:
-        _wait_for_signal()
+        with _stop_signals() as wait_for_signal:
+            print(f"Weespin collector listening on {collector.url}", flush=True)
+            print(f"  database: {database}  (accepts {key}{latency})", flush=True)
+            print("Send it events from another terminal:", flush=True)
+            print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
+            print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
+            print(f"  live page: {collector.url}/", flush=True)
+            print("  press Ctrl-C to stop", flush=True)
+            wait_for_signal()
     finally:
         stats = collector.stats()
         collector.stop()
@@ -181,18 +183,26 @@ def run_collector(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT (Ctrl-C) or SIGTERM arrives."""
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Callable[[], None]]:
+    """Catch SIGINT (Ctrl-C) and SIGTERM from now on; yields a function that waits for one.
+
+    Installed before the collector says it listens: a signal sent as soon as the URL shows
+    stops it cleanly instead of killing it.
+    """
     received: list[int] = []
 
     def handle(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
+    def wait() -> None:
+        while not received:
+            time.sleep(0.2)
+
     handled = [signal.SIGINT, signal.SIGTERM]
     previous = {sig: signal.signal(sig, handle) for sig in handled}
     try:
-        while not received:
-            time.sleep(0.2)
+        yield wait
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
