@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
 from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
@@ -396,6 +397,8 @@ class Client:
             spec = self.settings.transport
             try:
                 transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
+                if isinstance(transport, BaseTransport):
+                    transport.adopt(self.settings)  # configure(api_key=...) reaches instances
             except ConfigurationError as exc:
                 self._unconfigured = exc  # every later event is dropped at once, and counted
                 if not self.settings.strict:
@@ -415,6 +418,7 @@ class Client:
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
+            _workers.install(_drain_at_exit)  # worker processes that skip atexit drain too
             return transport
 
 

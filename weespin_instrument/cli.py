@@ -155,6 +155,17 @@ def run_collector(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    with _signals_caught() as received:
+        return _serve(collector, args, received, api_key, key_source)
+
+
+def _serve(
+    collector: Any,
+    args: argparse.Namespace,
+    received: list[int],
+    api_key: str | None,
+    key_source: str,
+) -> int:
     try:
         collector.start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
@@ -164,18 +175,17 @@ def run_collector(args: argparse.Namespace) -> int:
         return 1
     key = f"the key {key_suffix(api_key)} ({key_source})" if api_key else "any non-empty key"
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
+    print(f"Weespin collector listening on {collector.url}", flush=True)
+    print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
     key_value = "<the collector's key>" if api_key else "dev  # any non-empty value"
-    database = collector.db_path.resolve()
+    print("Send it events from another terminal:", flush=True)
+    print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
+    print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
+    print(f"  live page: {collector.url}/", flush=True)
+    print("  press Ctrl-C to stop", flush=True)
     try:
-        with _stop_signals() as wait_for_signal:
-            print(f"Weespin collector listening on {collector.url}", flush=True)
-            print(f"  database: {database}  (accepts {key}{latency})", flush=True)
-            print("Send it events from another terminal:", flush=True)
-            print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
-            print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
-            print(f"  live page: {collector.url}/", flush=True)
-            print("  press Ctrl-C to stop", flush=True)
-            wait_for_signal()
+        while not received:
+            time.sleep(0.2)
     finally:
         stats = collector.stats()
         collector.stop()
@@ -184,25 +194,21 @@ def run_collector(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _stop_signals() -> Iterator[Callable[[], None]]:
-    """Catch SIGINT (Ctrl-C) and SIGTERM from now on; yields a function that waits for one.
+def _signals_caught() -> Iterator[list[int]]:
+    """Catch SIGINT (Ctrl-C) and SIGTERM inside the block; the list fills as they arrive.
 
-    Installed before the collector says it listens: a signal sent as soon as the URL shows
-    stops it cleanly instead of killing it.
+    Installed before the collector says it is ready, so a signal sent as soon as the URL is
+    printed still stops it cleanly.
     """
     received: list[int] = []
 
     def handle(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    def wait() -> None:
-        while not received:
-            time.sleep(0.2)
-
     handled = [signal.SIGINT, signal.SIGTERM]
     previous = {sig: signal.signal(sig, handle) for sig in handled}
     try:
-        yield wait
+        yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -38,7 +38,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .._wire import WireFormatError, parse_event_json
-from ._page import PAGE
+from ._page import PAGE, SCRIPT, STYLE
 from ._query import QueryError, parse_query
 from ._state import Fault, RequestRecord, RuntimeState
 from ._store import Store
@@ -162,6 +162,7 @@ def build_app(
     log = state.log
     writer = GroupWriter(store)
     security_headers = page_headers(PAGE)
+    instance = uuid.uuid4().hex
 
     def unauthorized(request: Request) -> Response | None:
         key = request.headers.get("authorization")
@@ -275,13 +276,28 @@ def build_app(
             query = parse_query(request.query_params)
         except QueryError as exc:
             return JSONResponse({"error": "invalid_query", "message": str(exc)}, status_code=400)
-        return JSONResponse({"events": store.events(query)})
+        # "total" is the M of "latest N of M"; "collector" changes when a collector starts,
+        # so an open page knows to reload rather than wait for seqs that will never come.
+        return JSONResponse(
+            {
+                "events": store.events(query),
+                "total": store.count_matching(query),
+                "collector": instance,
+            }
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE, headers=security_headers)
+
+    async def script(request: Request) -> Response:
+        # Its own route, not inline: the page works under a CSP without 'unsafe-inline'.
+        return Response(SCRIPT, media_type="text/javascript", headers=security_headers)
+
+    async def style(request: Request) -> Response:
+        return Response(STYLE, media_type="text/css", headers=security_headers)
 
     return Starlette(
         routes=[
@@ -291,5 +307,7 @@ def build_app(
             Route("/api/events", list_events, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/", page, methods=["GET"]),
+            Route("/page.js", script, methods=["GET"]),
+            Route("/page.css", style, methods=["GET"]),
         ]
     )
