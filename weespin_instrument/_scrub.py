@@ -206,6 +206,11 @@ class _KeyVerdict(NamedTuple):
     renamed_finding: str = ""
 
 
+#: The two verdicts of nearly every key, shared so that the hot loop tests them by identity.
+_PLAIN_KEY = _KeyVerdict("", False, False)
+_ID_KEY = _KeyVerdict("", False, True)
+
+
 def key_words(key: str) -> list[str]:
     """The lower-case words of a key, accents removed, as the guard matches them.
 
@@ -290,6 +295,9 @@ class _Patterns:
         # cut at its separators into the windows that may be a card (see _cards_in).
         self.run = re.compile(r"[0-9]+(?:(?:[ \u00a0]{1,4}|[ ]?[-./][ ]?)[0-9]+)*")
         self.group = re.compile(r"[0-9]+")
+        # 9 digits, a few characters apart at most: what an SSN or a card needs at the least.
+        # One quick search that fails on ordinary text before any other work.
+        self.candidate = re.compile(r"[0-9](?:[^0-9]{0,4}[0-9]){8}")
         self.ssn = re.compile(r"(?<![0-9])([0-9]{3})([- ])([0-9]{2})\2([0-9]{4})(?![0-9])")
         self.digits = re.compile(r"[0-9]{3,12}")
         self.digit_run = re.compile(r"[0-9 .\-]*[0-9][0-9 .\-]*")
@@ -398,15 +406,21 @@ def _scan(text: str, identifier: bool = False) -> tuple[str, str]:
         return text, ""
     plain = text if text.isascii() else text.translate(_digit_table())
     patterns = _patterns()
+    if patterns.candidate.search(plain) is None:
+        return text, ""
     spans: list[tuple[int, int, str]] = []
     for match in patterns.run.finditer(plain):
-        if match.end() - match.start() >= 13:
-            spans += [(a, b, _CARD) for a, b in _cards_in(match.group(), match.start())]
-    for match in patterns.ssn.finditer(plain):
-        if _is_issued_ssn(match.group(1), match.group(3), match.group(4)):
-            a, b = match.span()
-            if not any(a < end and start < b for start, end, _ in spans):
-                spans.append((a, b, _US_SSN))
+        start, end = match.span()
+        if end - start < _SCAN_MIN_LENGTH:
+            continue  # the common case: a short number, or none
+        run = match.group()
+        cards = _cards_in(run, start) if end - start >= 13 else []
+        spans += [(a, b, _CARD) for a, b in cards]
+        for ssn in patterns.ssn.finditer(run):
+            if _is_issued_ssn(ssn.group(1), ssn.group(3), ssn.group(4)):
+                a, b = start + ssn.start(), start + ssn.end()
+                if not any(a < stop and begin < b for begin, stop in cards):
+                    spans.append((a, b, _US_SSN))
     if not spans:
         return text, ""
     spans.sort()
@@ -444,6 +458,7 @@ def _only_digits(value: object) -> bool:
 # -- the guard ----------------------------------------------------------------------------------
 
 _MAX_CACHED_KEYS = 4096
+_MAX_CACHED_NAMES = 1024
 
 
 class Scrubber:
@@ -462,7 +477,7 @@ class Scrubber:
         # ({'plan': 'pro', 'password': '[REDACTED]', 'user_iban': '[REDACTED]'}, 2)
     """
 
-    __slots__ = ("_cache", "_extra", "_off", "_patterns", "_raises", "policy")
+    __slots__ = ("_cache", "_clean_names", "_extra", "_off", "_patterns", "_raises", "policy")
 
     def __init__(
         self,
@@ -501,6 +516,8 @@ class Scrubber:
         self._off = policy == "off"
         self._raises = policy in ("drop_event", "raise")
         self._cache: dict[str, _KeyVerdict] = {}
+        #: Event names found clean: most events reuse a handful of names.
+        self._clean_names: set[str] = set()
 
     def __repr__(self) -> str:
         extra = ", ".join(repr(entry) for entry, _ in self._extra)
@@ -516,22 +533,32 @@ class Scrubber:
         if self._off:
             return 0
         redacted = 0
-        for field in ("name", "user_id", "link_id"):
-            value = getattr(event, field)
-            if value is None:
-                continue
-            cleaned, finding = self._scan_text(value)
-            if not finding:
-                continue
-            if self._raises:
-                shown = "event name" if field == "name" else field
-                raise self._field_error(
-                    cleaned if field == "name" else event.name, origin, shown, finding
-                )
-            setattr(event, field, cleaned)
-            redacted += 1
+        short = _SCAN_MIN_LENGTH if not self._patterns else 0
+        name = event.name
+        if len(name) >= short and name not in self._clean_names:
+            redacted += self._scrub_field(event, "name", name, origin)
+        user_id = event.user_id
+        if user_id is not None and len(user_id) >= short:
+            redacted += self._scrub_field(event, "user_id", user_id, origin)
+        link_id = event.link_id
+        if link_id is not None and len(link_id) >= short:
+            redacted += self._scrub_field(event, "link_id", link_id, origin)
         event.payload, in_payload = self(event.name, event.payload, origin=origin)
         return redacted + in_payload
+
+    def _scrub_field(self, event: Event, field: str, value: str, origin: str | None) -> int:
+        cleaned, finding = self._scan_text(value)
+        if not finding:
+            if field == "name" and len(self._clean_names) < _MAX_CACHED_NAMES:
+                self._clean_names.add(value)
+            return 0
+        if self._raises:
+            shown = "event name" if field == "name" else field
+            raise self._field_error(
+                cleaned if field == "name" else event.name, origin, shown, finding
+            )
+        setattr(event, field, cleaned)
+        return 1
 
     def __call__(
         self, event_name: str, payload: Payload, *, origin: str | None = None
@@ -547,10 +574,21 @@ class Scrubber:
         out: Payload | None = None
         redacted = 0
         value: Any
+        plain = not self._patterns
         for key, value in payload.items():
             verdict = cache.get(key)
             if verdict is None:
                 verdict = self._classify_key(key)
+            kind = type(value)
+            # The common cases first: nothing to find in a short string or a small number.
+            if verdict is _PLAIN_KEY and plain:
+                if kind is str:
+                    if len(value) < _SCAN_MIN_LENGTH:
+                        continue
+                elif kind is bool or not _INT_CARD_MIN <= value < _INT_CARD_MAX:
+                    continue
+            elif verdict is _ID_KEY and plain:
+                continue
             if verdict.renamed is not None:
                 if self._raises:
                     raise _key_error(
@@ -563,7 +601,6 @@ class Scrubber:
                 out[verdict.renamed] = value
                 key = verdict.renamed
                 redacted += 1
-            kind = type(value)
             if kind is bool:
                 continue
             finding = verdict.finding
@@ -618,6 +655,8 @@ class Scrubber:
                 verdict = _KeyVerdict(finding, digits_only, verdict.identifier)
         if renamed_finding:
             verdict = verdict._replace(renamed=renamed, renamed_finding=renamed_finding)
+        elif verdict in (_PLAIN_KEY, _ID_KEY):  # equal, maybe not the same object
+            verdict = _ID_KEY if verdict.identifier else _PLAIN_KEY
         if len(self._cache) >= _MAX_CACHED_KEYS:
             self._cache.clear()
         self._cache[key] = verdict
