@@ -389,6 +389,10 @@ class Client:
         )
 
     def _start_transport(self) -> Transport:
+        if self._misconfigured is not None:
+            # Never a transport on settings that fell back from a bad environment (the
+            # default base URL, say): what uses the transport directly is refused too.
+            raise self._misconfigured
         if self._unconfigured is not None:
             raise self._unconfigured
         with self._transport_lock:
