@@ -74,7 +74,11 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
-        self._scrub = Scrubber(settings.sensitive_data)
+        self._scrub = Scrubber(
+            settings.sensitive_data,
+            sensitive_keys=settings.sensitive_keys,
+            sensitive_patterns=settings.sensitive_patterns,
+        )
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -251,7 +255,7 @@ class Client:
                 origin,
                 span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+            redacted = self._scrub.scrub_event(event, origin=origin)
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it
@@ -391,6 +395,10 @@ class Client:
         )
 
     def _start_transport(self) -> Transport:
+        if self._misconfigured is not None:
+            # Never a transport on settings that fell back from a bad environment (the
+            # default base URL, say): what uses the transport directly is refused too.
+            raise self._misconfigured
         if self._unconfigured is not None:
             raise self._unconfigured
         with self._transport_lock:
