@@ -131,14 +131,28 @@ class DeviceManager:
     again, so a server's workers share one device for the service. A store with a
     ``lock()`` context manager is held locked from reading to saving.
 
+    With ``backoff`` (seconds to wait after the n-th consecutive failure, n from 1), a
+    failure is remembered: until that wait ends, callers get it at once instead of each
+    trying again (the synchronous transport, where every event would otherwise redo the
+    whole retry ladder while the API keeps failing).
+
     Example::
 
         devices = DeviceManager(api.initialize_device, store=FileDeviceStore(path))
         devices.get()  # 'ws_device_…', from the store or from one POST /initialize-device
     """
 
-    def __init__(self, initialize: Callable[[], str], store: DeviceStore | None = None) -> None:
+    def __init__(
+        self,
+        initialize: Callable[[], str],
+        store: DeviceStore | None = None,
+        *,
+        backoff: Callable[[int], float] | None = None,
+    ) -> None:
         self._initialize = initialize
+        self._backoff = backoff
+        self._failures = 0
+        self._retry_at = 0.0
         self._store: DeviceStore = store if store is not None else MemoryDeviceStore()
         self._device_id: str | None = None
         self._pid = os.getpid()
@@ -164,7 +178,9 @@ class DeviceManager:
                 self._reset_after_fork()
             if self._device_id is not None:
                 return self._device_id
-            if self._failure is not None and self._failure[0] >= waiting_since:
+            if self._failure is not None and (
+                self._failure[0] >= waiting_since or time.monotonic() < self._retry_at
+            ):
                 raise self._failure[1]
             if self._forked:
                 return self._initialize_counted(None)
@@ -180,10 +196,16 @@ class DeviceManager:
         try:
             device_id = self._initialize()
         except BaseException as exc:
-            self._failure = (time.monotonic(), exc)
+            now = time.monotonic()
+            self._failure = (now, exc)
+            self._failures += 1
+            if self._backoff is not None:
+                self._retry_at = now + self._backoff(self._failures)
             raise
         self.initializations += 1
         self._failure = None
+        self._failures = 0
+        self._retry_at = 0.0
         if store is not None:
             store.save(device_id)
         self._device_id = device_id
@@ -196,6 +218,8 @@ class DeviceManager:
         self._forked = isinstance(self._store, MemoryDeviceStore)
         self._device_id = None
         self._failure = None
+        self._failures = 0
+        self._retry_at = 0.0
         self.initializations = 0
 
 

@@ -139,3 +139,27 @@ def test_bad_query_values_are_a_400_naming_the_parameter(
     body = response.json()
     assert body["error"] == "invalid_query"
     assert f"'{word}'" in body["message"]
+
+
+def test_q_finds_text_in_the_name_the_ids_and_the_payload(
+    http: httpx.Client, stored: list[dict[str, Any]]
+) -> None:
+    assert ns(http, q="PURCH") == [4, 2, 1], "case-insensitive, in the name"
+    assert ns(http, q="lnk_") == [4, 1], "in the link id; _ is not a wildcard"
+    assert ns(http, q='"n":3') == [3], "in the payload's JSON"
+    assert ns(http, q="%") == [], "% is not a wildcard either"
+
+
+def test_total_counts_every_match_whatever_the_limit_and_cursor(
+    http: httpx.Client, stored: list[dict[str, Any]]
+) -> None:
+    body = http.get("/api/events", params={"name": "purchase", "limit": 1}).json()
+    assert (len(body["events"]), body["total"]) == (1, 3)
+    assert http.get("/api/events", params={"after": 4}).json()["total"] == 5
+
+
+def test_the_collector_id_changes_when_a_collector_starts(http: httpx.Client) -> None:
+    first = http.get("/api/events").json()["collector"]
+    assert first == http.get("/api/events").json()["collector"]
+    with Collector() as other:
+        assert httpx.get(other.url + "/api/events").json()["collector"] != first

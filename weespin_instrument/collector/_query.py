@@ -73,9 +73,9 @@ def _integer(params: Mapping[str, str], key: str, *, minimum: int, maximum: int)
 def parse_query(params: Mapping[str, str]) -> EventQuery:
     """The filters of an events query; empty values mean "no filter".
 
-    Parameters: ``name``, ``user_id``, ``device_id``, ``link_id``, ``since``, ``after``,
-    ``limit`` (default 100, at most 10000), ``order`` (``asc`` or ``desc``, the default).
-    Unknown parameters are ignored.
+    Parameters: ``name``, ``user_id``, ``device_id``, ``link_id`` (exact), ``q`` (text found
+    in the name, an id or the payload), ``since``, ``after``, ``limit`` (default 100, at most
+    10000), ``order`` (``asc`` or ``desc``, the default). Unknown parameters are ignored.
     """
     order = params.get("order") or "desc"
     if order not in ("asc", "desc"):
@@ -91,4 +91,5 @@ def parse_query(params: Mapping[str, str]) -> EventQuery:
         after=_integer(params, "after", minimum=0, maximum=2**63 - 1),
         limit=DEFAULT_LIMIT if limit is None else limit,
         descending=order == "desc",
+        text=params.get("q") or None,
     )

@@ -94,6 +94,8 @@ class EventQuery:
     after: int | None = None
     limit: int | None = None
     descending: bool = False
+    #: Text found (case-insensitively for ASCII) in the name, an id or the payload's JSON.
+    text: str | None = None
 
 
 class Store:
@@ -148,20 +150,7 @@ class Store:
 
     def events(self, query: EventQuery) -> list[dict[str, Any]]:
         """The events matching ``query``, as the API shows them."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("event_name", query.name),
-            ("user_id", query.user_id),
-            ("device_id", query.device_id),
-            ("link_id", query.link_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.since is not None:
-            where.append("received_ts >= ?")
-            params.append(query.since)
+        where, params = _where(query)
         if query.after is not None:
             where.append("seq > ?")
             params.append(query.after)
@@ -175,6 +164,17 @@ class Store:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [_event_dict(row) for row in rows]
+
+    def count_matching(self, query: EventQuery) -> int:
+        """How many stored events match ``query``'s filters (``after`` and ``limit`` aside).
+
+        The "M" of "latest N of M" on the live page.
+        """
+        where, params = _where(query)
+        sql = "SELECT count(*) FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            (count,) = self._db.execute(sql, params).fetchone()
+        return int(count)
 
     def devices(self) -> list[str]:
         """Every device id made by an initialization request, oldest first."""
@@ -192,6 +192,30 @@ class Store:
         """Close the connection (the WAL is checkpointed into the main file)."""
         with self._lock:
             self._db.close()
+
+
+def _where(query: EventQuery) -> tuple[list[str], list[Any]]:
+    """The SQL conditions of ``query``'s filters (not ``after``), and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("event_name", query.name),
+        ("user_id", query.user_id),
+        ("device_id", query.device_id),
+        ("link_id", query.link_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.since is not None:
+        where.append("received_ts >= ?")
+        params.append(query.since)
+    if query.text:
+        escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        columns = ("event_name", "device_id", "user_id", "link_id", "event_id", "payload")
+        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+        params.extend([f"%{escaped}%"] * len(columns))
+    return where, params
 
 
 def _event_row(event: WireEvent, event_id: str, received: float) -> tuple[Any, ...]:
