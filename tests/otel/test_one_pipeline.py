@@ -134,3 +134,19 @@ def test_options_given_to_the_transport_win_over_configure(
     assert weespin.flush(timeout=10.0) is True
     assert (transport.settings.base_url, transport.max_queue) == (collector.url, 7)
     assert [e["event_name"] for e in collector.events()] == ["signup"]
+
+
+def test_with_span_events_only_stats_count_what_the_processor_still_holds(
+    tracing: Tracing, collector: Collector, no_default: None
+) -> None:
+    weespin.configure(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    install(tracing.provider)
+    collector.set_latency(300)
+    with tracing.tracer.start_as_current_span("request"):
+        weespin.track("signup")
+    stats = weespin.stats()
+    assert stats.queued + stats.in_flight == 1  # handed to the processor, not delivered yet
+    assert weespin.flush(timeout=10.0) is True
+    stats = weespin.stats()
+    assert (stats.sent, stats.queued, stats.in_flight) == (1, 0, 0)
+    collector.set_latency(0)
