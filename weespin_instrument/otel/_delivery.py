@@ -142,8 +142,9 @@ def pending_in_deliveries(reporter: Reporter) -> tuple[int, int]:
     queued = in_flight = 0
     for delivery in list(_live):
         transport = delivery._transport
-        if delivery._owned and isinstance(transport, BaseTransport):
-            if transport.reporter is reporter:
-                waiting, sending = transport.pending()
-                queued, in_flight = queued + waiting, in_flight + sending
+        if not delivery._owned or not isinstance(transport, BaseTransport):
+            continue
+        if transport.reporter is reporter:
+            waiting, sending = transport.pending()
+            queued, in_flight = queued + waiting, in_flight + sending
     return queued, in_flight
