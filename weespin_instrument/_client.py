@@ -331,14 +331,17 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
-        if self.awaiting_device.count:
-            self.awaiting_device.wait(timeout)
-            for event in self.awaiting_device.abandon():
-                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
-        delivered = transport.flush(timeout)
+        # Events waiting for a web visitor's device (see devices.VisitorDevice) first.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = self.awaiting_device.wait(timeout) if self.awaiting_device.count else True
+        for event in self.awaiting_device.abandon():
+            self.reporter.dropped("shutdown", event=event)
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
+        delivered = transport.flush(timeout) and waited
         transport.close(0.0 if not delivered else timeout)
         self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
