@@ -508,3 +508,61 @@ def test_data_dir_follows_the_platform_conventions(monkeypatch: pytest.MonkeyPat
     if sys.platform.startswith("linux"):
         assert data_dir({"XDG_DATA_HOME": "/x"}) == Path("/x/weespin-instrument")
         assert data_dir({}) == Path.home() / ".local/share/weespin-instrument"
+
+
+# -- collector: where its key comes from ----------------------------------------------------
+
+
+def _key_works(url: str, key: str) -> tuple[int, int]:
+    wrong = httpx.post(url + "/events", headers={"Authorization": "nope"}, json={})
+    event = {"event_name": "cli", "device_id": "d"}
+    right = httpx.post(url + "/events", headers={"Authorization": key}, json=event)
+    return wrong.status_code, right.status_code
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM")
+def test_collector_reads_its_key_from_the_environment_not_the_command_line(
+    run_cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEESPIN_COLLECTOR_API_KEY", "env-secret-key-4321\n")
+    server = run_cli("collector", "--port", "0", "--db", str(tmp_path / "c.sqlite"))
+    url = server.wait_for_url()
+    assert _key_works(url, "env-secret-key-4321") == (401, 200)
+    with open(f"/proc/{server.process.pid}/cmdline", "rb") as cmdline:
+        assert b"env-secret" not in cmdline.read()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=15)
+    server.read_rest()
+    output = "\n".join(server.output)
+    assert "env-secret" not in output and "…4321 (WEESPIN_COLLECTOR_API_KEY)" in output
+    assert server.stderr() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM")
+def test_collector_reads_its_key_from_a_file(run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("file-secret-key-5555\n")
+    server = run_cli(
+        "collector", "--port", "0", "--db", str(tmp_path / "c.sqlite"),
+        "--api-key-file", str(tmp_path / "key"),
+    )  # fmt: skip
+    assert _key_works(server.wait_for_url(), "file-secret-key-5555") == (401, 200)
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=15)
+    assert server.stderr() == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM")
+def test_collector_warns_that_a_key_on_the_command_line_is_visible(
+    run_cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = run_cli(
+        "collector", "--port", "0", "--db", str(tmp_path / "c.sqlite"),
+        "--api-key", "cmdline-key-7777",
+    )  # fmt: skip
+    server.wait_for_url()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=15)
+    warning = server.stderr()
+    assert "--api-key is visible to every user of this machine" in warning
+    assert "WEESPIN_COLLECTOR_API_KEY" in warning and "--api-key-file" in warning
+    assert "cmdline-key" not in warning

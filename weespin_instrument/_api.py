@@ -7,10 +7,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import ENV_API_KEY, Settings
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import RetryPolicy, outcome_of, parse_retry_after
 from ._suppress import suppress_instrumentation
 from .errors import (
     AuthenticationError,
@@ -21,25 +21,65 @@ from .errors import (
     ServerError,
     WeespinError,
     key_suffix,
+    redact_key,
 )
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["WeespinAPI", "device_id_from", "error_for_response"]
+__all__ = ["MAX_BODY", "WeespinAPI", "device_id_from", "error_for_response", "redirect_hint"]
 
 _USER_AGENT = "weespin-instrument/0.1"
+_T = TypeVar("_T")
+#: Bytes of an answer read at most: the API's answers are tiny; an error page need not be.
+MAX_BODY = 64 * 1024
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def redirect_hint(location: str | None, path: str) -> str:
+    """What to set ``base_url`` to when the API redirects ``path`` to ``location``.
+
+    >>> redirect_hint("https://api.example.com/events", "/events")
+    'set base_url to https://api.example.com'
+    """
+    if not location:
+        return "check base_url (the answer named no Location)"
+    base = location[: -len(path)] if path and location.endswith(path) else location
+    return f"set base_url to {base.rstrip('/') or location}"
 
 
 def error_for_response(
-    status: int, body: str, *, method_path: str, api_key: str | None, retry_after: str | None
+    status: int,
+    body: str,
+    *,
+    method_path: str,
+    api_key: str | None,
+    retry_after: str | None,
+    location: str | None = None,
 ) -> WeespinError | None:
-    """The typed error an HTTP answer means, or ``None`` for a success (2xx)."""
+    """The typed error an HTTP answer means, or ``None`` for a success (2xx).
+
+    A redirect (3xx) is an error: redirects of a ``POST`` are never followed (clients
+    replay them as a ``GET`` and the event would be lost while counted as sent).
+    """
     if 200 <= status < 300:
         return None
-    if api_key:
-        body = body.replace(api_key, key_suffix(api_key))
+    body = redact_key(body, api_key)
     where = f"{status} on {method_path}"
+    if 300 <= status < 400:
+        path = method_path.partition(" ")[2]
+        return RejectedError(
+            f"the Weespin API answered a redirect ({where}) to {location or 'nowhere'}; "
+            f"redirects of a POST are not followed: {redirect_hint(location, path)}.",
+            status_code=status,
+            body=body,
+        )
     if status in (401, 403):
         return AuthenticationError(
             f"the Weespin API refused the API key {key_suffix(api_key)} ({where}). "
@@ -74,16 +114,20 @@ def error_for_response(
 
 
 def device_id_from(data: Any, *, path: str, raw: str) -> str:
-    """``event.device_info.device_id`` of an init answer, or a :class:`RejectedError`."""
+    """``event.device_info.device_id`` of an init answer, or a :class:`DeliveryError`.
+
+    A 2xx without a device (a captive portal, a proxy's HTML error page) is transient:
+    retried with backoff like a 5xx, the events wait.
+    """
     try:
         device_id = data["event"]["device_info"]["device_id"]
     except (KeyError, TypeError):
         device_id = None
     if not isinstance(device_id, str) or not device_id:
-        raise RejectedError(
-            f"POST {path} answered without event.device_info.device_id; is base_url a Weespin API?",
-            status_code=200,
-            body=raw[:500],
+        start = " ".join(raw[:80].split())
+        raise DeliveryError(
+            f"POST {path} answered without event.device_info.device_id (body starts "
+            f"{start!r}); is base_url a Weespin API, or is a proxy or captive portal answering?"
         )
     return device_id
 
@@ -129,8 +173,7 @@ class WeespinAPI:
         """``POST`` the init path and return ``event.device_info.device_id``."""
         path = self.settings.init_path
         # The docs show no body; an empty JSON object is what a JSON endpoint accepts either way.
-        data = self._post(path, {})
-        return device_id_from(data, path=path, raw=json.dumps(data))
+        return self._post(path, {}, lambda text: device_id_from(_json(text), path=path, raw=text))
 
     def send_event(self, body: dict[str, Any]) -> None:
         """``POST`` one event body (see :meth:`Event.to_wire`)."""
@@ -164,13 +207,22 @@ class WeespinAPI:
                 )
             return self._client
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
+    def _post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        read: Callable[[str], _T] = str,  # type: ignore[assignment]
+    ) -> _T:
+        """``POST`` with retries; ``read`` turns the answer's text into the result (or raises)."""
         started = time.monotonic()
         attempt = 0
         while True:
             try:
-                return self._post_once(path, body)
+                return read(self._post_once(path, body))
             except WeespinError as error:
+                # One caller, one request at a time: a client-wide pause is this wait too.
+                if outcome_of(error).action not in ("retry", "pause"):
+                    raise
                 wait = self.retry.next_delay(attempt, error, time.monotonic() - started)
                 if wait is None or self._closed.wait(wait):
                     raise
@@ -178,28 +230,45 @@ class WeespinAPI:
                 if self.on_retry is not None:
                     self.on_retry()
 
-    def _post_once(self, path: str, body: dict[str, Any]) -> Any:
+    def _post_once(self, path: str, body: dict[str, Any]) -> str:
         import httpx
 
         headers = {"Authorization": self.settings.api_key or "", "Content-Type": "application/json"}
         content = json.dumps(body, separators=(",", ":")).encode()
+        # httpx has no total timeout: its timeouts bound each read, so a server trickling a
+        # body is cut off here, between chunks, once the request's deadline has passed.
+        deadline = time.monotonic() + self.settings.timeout
         try:
-            with suppress_instrumentation():
-                response = self._http().post(path, content=content, headers=headers)
+            with (
+                suppress_instrumentation(),
+                self._http().stream(
+                    "POST", path, content=content, headers=headers, follow_redirects=False
+                ) as response,
+            ):
+                raw = bytearray()
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) >= MAX_BODY:
+                        break
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the whole answer took too long")
+                status = response.status_code
+                retry_after = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"POST {path} timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+            detail = redact_key(str(exc), self.settings.api_key)
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
+        text = bytes(raw[:MAX_BODY]).decode(errors="replace")
         error = error_for_response(
-            response.status_code,
-            response.text,
+            status,
+            text,
             method_path=f"POST {path}",
             api_key=self.settings.api_key,
-            retry_after=response.headers.get("Retry-After"),
+            retry_after=retry_after,
+            location=location,
         )
         if error is not None:
             raise error
-        try:
-            return response.json() if response.content else None
-        except ValueError:
-            return None
+        return text

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
 from ._context import current_visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
@@ -167,7 +168,7 @@ class Client:
                 raise
             self.reporter.dropped(
                 exc.reason,
-                event_name=name if type(name) is str else None,
+                event_name=_plain_name(name),
                 error=exc,
                 origin=origin,
             )
@@ -175,7 +176,7 @@ class Client:
         except ConfigurationError as exc:
             if settings.strict:
                 raise
-            event_name = name if type(name) is str else None
+            event_name = _plain_name(name)
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
         if self._closed:
@@ -378,7 +379,7 @@ class Client:
                 "'misconfigured' (weespin.stats().dropped); your code runs as usual.",
                 problem,
             )
-        event_name = name if type(name) is str else None
+        event_name = _plain_name(name)
         self.reporter.dropped(
             "misconfigured", event_name=event_name, error=problem, origin=origin, log=False
         )
@@ -392,6 +393,8 @@ class Client:
             spec = self.settings.transport
             try:
                 transport = _make_transport(spec, self.settings) if isinstance(spec, str) else spec
+                if isinstance(transport, BaseTransport):
+                    transport.adopt(self.settings)  # configure(api_key=...) reaches instances
             except ConfigurationError as exc:
                 self._unconfigured = exc  # every later event is dropped at once, and counted
                 if not self.settings.strict:
@@ -411,11 +414,22 @@ class Client:
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
+            _workers.install(_drain_at_exit)  # worker processes that skip atexit drain too
             return transport
 
 
+def _plain_name(name: object) -> str | None:
+    """The event name as a plain ``str`` for reports (a subclass's own methods may raise).
+
+    ``type()``, not ``isinstance()``: the latter trusts a faked ``__class__``.
+    """
+    if type(name) is str:
+        return name
+    return str.__str__(name) if issubclass(type(name), str) else None
+
+
 def _user_object_error(name: object, origin: str | None, exc: Exception) -> InvalidEventError:
-    event_name = name if type(name) is str else None
+    event_name = _plain_name(name)
     where = f"event {event_name!r}" if event_name else "an event"
     if origin:
         where += f" (from {origin})"

@@ -107,10 +107,10 @@ class Settings(NamedTuple):
     base_url: str = DEFAULT_BASE_URL
     init_path: str = "/initialize-device"
     events_path: str = "/events"
-    #: Seconds for connect/read/write on each request.
+    #: Seconds one request may take in all: connect, send, and the whole response.
     timeout: float = 10.0
     #: Attempts per request, the first included, for transient failures only.
-    max_attempts: int = 4
+    max_attempts: int = 20
     #: Upper bound on the time spent retrying one request, in seconds.
     max_retry_time: float = 30.0
     #: Upper bound on one wait between attempts (also caps ``Retry-After``), in seconds.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 __all__ = ["DeviceManager", "DeviceStore", "FileDeviceStore", "MemoryDeviceStore"]
@@ -58,6 +59,10 @@ class MemoryDeviceStore:
 class FileDeviceStore:
     """Keeps the device id in a small text file; writes are atomic (temp file + rename).
 
+    Shared by the processes of a service (a server's workers, forked or restarted), it gives
+    them one device: the first one to need it initializes it under a lock on the file's
+    folder, the others read it.
+
     Example::
 
         configure(device_store=FileDeviceStore("~/.cache/myapp/weespin-device"))
@@ -76,6 +81,26 @@ class FileDeviceStore:
         except FileNotFoundError:
             return None
         return text or None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock shared with the other processes using this file.
+
+        The lock is on the file's folder: the file itself is replaced on each save.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: atomic rename only
+            yield
+            return
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def save(self, device_id: str) -> None:
         import tempfile  # only needed here, and costly to import
@@ -100,8 +125,16 @@ class DeviceManager:
     Exactly one ``initialize()`` call succeeds per process however many threads race for
     it. Threads that were waiting while an initialization failed get that same error
     rather than starting a stampede of retries; the next call after that tries again.
-    A forked child forgets its parent's device and initializes its own (it neither reads
-    nor writes the store, which holds the parent's id).
+    A forked child forgets its parent's device. With the default in-memory store (the
+    parent's copy) it initializes its own; a store shared between processes (a
+    :class:`FileDeviceStore`, or any store that is not a ``MemoryDeviceStore``) is read
+    again, so a server's workers share one device for the service. A store with a
+    ``lock()`` context manager is held locked from reading to saving.
+
+    With ``backoff`` (seconds to wait after the n-th consecutive failure, n from 1), a
+    failure is remembered: until that wait ends, callers get it at once instead of each
+    trying again (the synchronous transport, where every event would otherwise redo the
+    whole retry ladder while the API keeps failing).
 
     Example::
 
@@ -109,8 +142,17 @@ class DeviceManager:
         devices.get()  # 'ws_device_…', from the store or from one POST /initialize-device
     """
 
-    def __init__(self, initialize: Callable[[], str], store: DeviceStore | None = None) -> None:
+    def __init__(
+        self,
+        initialize: Callable[[], str],
+        store: DeviceStore | None = None,
+        *,
+        backoff: Callable[[int], float] | None = None,
+    ) -> None:
         self._initialize = initialize
+        self._backoff = backoff
+        self._failures = 0
+        self._retry_at = 0.0
         self._store: DeviceStore = store if store is not None else MemoryDeviceStore()
         self._device_id: str | None = None
         self._pid = os.getpid()
@@ -136,31 +178,48 @@ class DeviceManager:
                 self._reset_after_fork()
             if self._device_id is not None:
                 return self._device_id
-            if self._failure is not None and self._failure[0] >= waiting_since:
+            if self._failure is not None and (
+                self._failure[0] >= waiting_since or time.monotonic() < self._retry_at
+            ):
                 raise self._failure[1]
-            if not self._forked:
+            if self._forked:
+                return self._initialize_counted(None)
+            lock = getattr(self._store, "lock", None)
+            with lock() if callable(lock) else contextlib.nullcontext():
                 stored = self._store.load()
                 if stored:
                     self._device_id = stored
                     return stored
-            try:
-                device_id = self._initialize()
-            except BaseException as exc:
-                self._failure = (time.monotonic(), exc)
-                raise
-            self.initializations += 1
-            self._failure = None
-            if not self._forked:
-                self._store.save(device_id)
-            self._device_id = device_id
-            return device_id
+                return self._initialize_counted(self._store)
+
+    def _initialize_counted(self, store: DeviceStore | None) -> str:
+        try:
+            device_id = self._initialize()
+        except BaseException as exc:
+            now = time.monotonic()
+            self._failure = (now, exc)
+            self._failures += 1
+            if self._backoff is not None:
+                self._retry_at = now + self._backoff(self._failures)
+            raise
+        self.initializations += 1
+        self._failure = None
+        self._failures = 0
+        self._retry_at = 0.0
+        if store is not None:
+            store.save(device_id)
+        self._device_id = device_id
+        return device_id
 
     def _reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._forked = True
+        # The parent's memory is not a store the child shares; a file (or a database) is.
+        self._forked = isinstance(self._store, MemoryDeviceStore)
         self._device_id = None
         self._failure = None
+        self._failures = 0
+        self._retry_at = 0.0
         self.initializations = 0
 
 

@@ -34,6 +34,9 @@ _R = TypeVar("_R")
 
 _default: Client | None = None
 _default_lock = threading.Lock()
+#: Options that win over configure()'s while a test captures events (``weespin_events``),
+#: so that application code configuring the library inside the test stays captured.
+_captured_options: dict[str, Any] | None = None
 
 
 def get_client() -> Client:
@@ -97,6 +100,9 @@ def configure(**options: Unpack[Options]) -> Client:
 
         weespin.configure(api_key=os.environ["WEESPIN_API_KEY"], strict=settings.DEBUG)
     """
+    captured = _captured_options
+    if captured is not None:
+        options = {**options, **captured}  # type: ignore[typeddict-item]
     return _install(Client(**options))
 
 

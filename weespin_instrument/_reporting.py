@@ -17,7 +17,17 @@ if TYPE_CHECKING:
 
     from ._event import Event
 
-__all__ = ["ERROR", "WARNING", "DroppedEvent", "Reporter", "Stats", "logger"]
+__all__ = [
+    "DROP_REASONS",
+    "ERROR",
+    "WARNING",
+    "DropReason",
+    "DroppedEvent",
+    "Reporter",
+    "Stats",
+    "drop_reason",
+    "logger",
+]
 
 #: Log levels, as in :mod:`logging` (which loads on first log, not at import).
 WARNING = 30
@@ -53,10 +63,62 @@ class _LazyLogger:
 #: The ``weespin_instrument`` logger.
 logger = cast("logging.Logger", _LazyLogger())
 
-#: Reasons that mean the API was tried and did not take the event.
-FAILURE_REASONS = frozenset(
-    {"unauthorized", "rejected", "delivery_failed", "device_init_failed", "transport_error"}
+DEBUG = 10
+
+
+class DropReason(NamedTuple):
+    """What one drop reason means: the row of :data:`DROP_REASONS` for it.
+
+    Example::
+
+        DROP_REASONS["delivery_failed"].failure  # True: the API was tried and did not take it
+    """
+
+    name: str
+    #: The API was tried and did not take the event (counted in ``Stats.failed`` too).
+    failure: bool
+    #: A durable outbox keeps the event's row, for a later process to send.
+    keeps_outbox_row: bool
+    #: The level of the one log line per (origin, reason).
+    level: int
+    #: When it happens, for humans (docs, ``on_error`` hooks).
+    meaning: str
+
+
+def _reasons(*rows: DropReason) -> Mapping[str, DropReason]:
+    return MappingProxyType({row.name: row for row in rows})
+
+
+#: Every reason an event can be dropped for, in one table. A reason not listed here (a
+#: third-party transport's own) counts as a drop that is not a failure, logged as a warning.
+DROP_REASONS: Mapping[str, DropReason] = _reasons(
+    DropReason("invalid_event", False, False, WARNING, "the event breaks the payload rules"),
+    DropReason("invalid_payload", False, False, WARNING, "the payload breaks the payload rules"),
+    DropReason("invalid_identity", False, False, WARNING, "a user_id / link_id is not valid"),
+    DropReason("extraction_failed", False, False, WARNING, "a payload_from path failed"),
+    DropReason("sensitive_data", False, False, WARNING, "sensitive data, policy drop_event"),
+    DropReason("not_configured", False, False, WARNING, "no API key or no usable settings"),
+    DropReason("queue_full", False, False, WARNING, "the queue was full (per overflow)"),
+    DropReason("closed", False, False, WARNING, "tracked after shutdown()"),
+    DropReason("unauthorized", True, True, DEBUG, "the key was refused (401/403)"),
+    DropReason("rejected", True, False, WARNING, "the API refused the event (4xx)"),
+    DropReason("redirected", True, False, ERROR, "the API answered a redirect (3xx)"),
+    DropReason("delivery_failed", True, False, WARNING, "retry budget spent, or too old"),
+    DropReason("device_init_failed", True, True, WARNING, "the device init was refused"),
+    DropReason("transport_error", True, False, ERROR, "a bug or I/O error in the transport"),
+    DropReason("shutdown", False, True, DEBUG, "still queued when the transport closed"),
 )
+
+_OTHER = DropReason("other", False, False, WARNING, "a reason of a third-party transport")
+
+
+def drop_reason(name: str) -> DropReason:
+    """The :data:`DROP_REASONS` row of ``name`` (a neutral one for unknown names)."""
+    return DROP_REASONS.get(name) or _OTHER._replace(name=name)
+
+
+#: Reasons that mean the API was tried and did not take the event.
+FAILURE_REASONS = frozenset(name for name, row in DROP_REASONS.items() if row.failure)
 
 
 class DroppedEvent(NamedTuple):
@@ -98,7 +160,9 @@ class Stats(NamedTuple):
     for now, ``queued`` / ``in_flight``. ``failed`` counts the dropped events whose
     delivery was attempted (reasons such as ``rejected`` or ``delivery_failed``).
     ``queued`` counts events waiting to be sent, including those waiting for a retry or
-    for the end of an outage; ``in_flight``, those in a request right now. ``retried``
+    for the end of an outage; ``in_flight``, those in a request right now, plus those that
+    were in a request when the transport closed (``in_flight_at_exit``: their answer never
+    came, so they may have been delivered). ``retried``
     counts requests that were a retry of an earlier attempt.
 
     Example::
@@ -118,6 +182,8 @@ class Stats(NamedTuple):
     in_flight: int = 0
     dropped: Mapping[str, int] = MappingProxyType({})
     last_error: str | None = None
+    #: Of ``in_flight``: requests cut off by ``shutdown()`` / exit; maybe delivered.
+    in_flight_at_exit: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -174,19 +240,22 @@ class Reporter:
         event: Event | None = None,
         error: BaseException | None = None,
         origin: str | None = None,
-        level: int = WARNING,
+        level: int | None = None,
         log: bool = True,
     ) -> None:
-        """Account for one event that will not be delivered.
+        """Account for one event that will not be delivered (``level``: the reason's own).
 
         ``log=False`` when the caller already logged the cause once for all events.
         """
         if event is not None and event_name is None:
             event_name = event.name
+        row = drop_reason(reason)
+        if level is None:
+            level = row.level
         report = DroppedEvent(reason, event_name, event, error, origin)
         with self._lock:
             self._dropped[reason] += 1
-            if reason in FAILURE_REASONS:
+            if row.failure:
                 self._counts["failed"] += 1
             if error is not None:
                 self._last_error = f"{reason}: {error}"
@@ -248,9 +317,10 @@ class Reporter:
                 redacted=self._counts["redacted"],
                 missing_fields=self._counts["missing_fields"],
                 queued=queued,
-                in_flight=in_flight,
+                in_flight=in_flight + self._counts["in_flight_at_exit"],
                 dropped=dict(self._dropped),
                 last_error=self._last_error,
+                in_flight_at_exit=self._counts["in_flight_at_exit"],
             )
 
 

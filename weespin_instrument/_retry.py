@@ -1,4 +1,9 @@
-"""When to try a request again, and how long to wait first."""
+"""What an answer means, when to try a request again, and how long to wait first.
+
+:func:`outcome_of` is the one mapping from an HTTP answer (or a failed request) to what
+happens next, shared by the synchronous client and the background sender;
+:class:`RetryPolicy` says how long an event may keep trying.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,70 @@ import dataclasses
 import random
 import time
 from email.utils import parsedate_to_datetime
+from typing import Literal, NamedTuple
 
-from .errors import RateLimitedError, ServerError, WeespinError
+from .errors import AuthenticationError, RateLimitedError, RejectedError, ServerError, WeespinError
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["Action", "Outcome", "RetryPolicy", "outcome_of", "parse_retry_after"]
+
+#: ``sent``: delivered. ``retry``: this event tries again (charged to its own budget).
+#: ``pause``: the whole client waits (``wait`` seconds), the event goes back in line
+#: uncharged. ``stop``: delivery stops for good (a refused key). ``drop``: this event is
+#: dropped with ``reason``.
+Action = Literal["sent", "retry", "pause", "stop", "drop"]
+
+#: Below this share of 429s among recent answers a 429 is the event's own failure.
+RATE_LIMITED_SHARE = 0.5
+
+
+class Outcome(NamedTuple):
+    """What one attempt's answer means (see :func:`outcome_of`).
+
+    Example::
+
+        outcome_of(ServerError("503", status_code=503))
+        # Outcome(action='retry', reason='delivery_failed', wait=None, error=ServerError(...))
+    """
+
+    action: Action
+    #: The drop reason: of a ``drop`` or ``stop``, or of a ``retry`` whose budget ends.
+    reason: str | None = None
+    #: Seconds the server asked for (``Retry-After``), if it did.
+    wait: float | None = None
+    error: WeespinError | None = None
+
+
+_SENT = Outcome("sent")
+
+
+def outcome_of(error: WeespinError | None, *, rate_limited_share: float = 0.0) -> Outcome:
+    """What to do after an attempt that ended with ``error`` (``None``: a 2xx).
+
+    ``rate_limited_share`` is the share of 429s among the client's recent answers: a 429
+    pauses the whole client only when most requests get one (the server paces the
+    client); a 429 on one event while the others go through is that event's own failure.
+
+    >>> outcome_of(None).action
+    'sent'
+    >>> outcome_of(RateLimitedError("429"), rate_limited_share=0.9).action
+    'pause'
+    >>> outcome_of(RateLimitedError("429"), rate_limited_share=0.1).action
+    'retry'
+    """
+    if error is None:
+        return _SENT
+    if isinstance(error, AuthenticationError):
+        return Outcome("stop", "unauthorized", None, error)
+    if isinstance(error, RejectedError):
+        status = error.status_code or 0
+        reason = "redirected" if 300 <= status < 400 else "rejected"
+        return Outcome("drop", reason, None, error)
+    if not error.retryable:
+        return Outcome("drop", "rejected", None, error)
+    wait = error.retry_after if isinstance(error, (RateLimitedError, ServerError)) else None
+    if isinstance(error, RateLimitedError) and rate_limited_share >= RATE_LIMITED_SHARE:
+        return Outcome("pause", "delivery_failed", wait, error)
+    return Outcome("retry", "delivery_failed", wait, error)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -39,19 +104,25 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 class RetryPolicy:
     """Exponential backoff with full jitter, bounded in attempts and in total time.
 
-    The n-th wait (n from 0) is uniform in ``[0, min(max_backoff, base * 2**n)]``; a
-    ``Retry-After`` from the server replaces it, capped at ``max_backoff``.
+    The n-th wait (n from 0) is uniform in ``[0, min(cap, max_backoff, base * 2**n)]``; a
+    ``Retry-After`` from the server replaces it, capped at ``max_backoff``. An event keeps
+    trying while its next wait still ends within ``max_total`` seconds of retrying and it
+    made fewer than ``max_attempts`` attempts. The defaults (30 s, 20 attempts, waits
+    capped at 5 s) lose about 0.005 % of events to an API that fails half of all requests
+    at random and about 0.4 % to one that fails 70 % (``docs/delivery.md``).
 
     Example::
 
-        policy = RetryPolicy(max_attempts=4, max_total=30.0)
+        policy = RetryPolicy(max_attempts=20, max_total=30.0)
         policy.delay(attempt=0, error=ServerError("503", status_code=503))  # 0..0.2 s
     """
 
-    max_attempts: int = 4
+    max_attempts: int = 20
     max_total: float = 30.0
     base: float = 0.2
     max_backoff: float = 10.0
+    #: The exponential backoff's own cap: short enough for many attempts within the budget.
+    cap: float = 5.0
 
     def delay(self, attempt: int, error: WeespinError) -> float:
         """How long to wait after failed attempt number ``attempt`` (0 = the first)."""
@@ -60,7 +131,8 @@ class RetryPolicy:
         )
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
-        return random.uniform(0.0, min(self.max_backoff, self.base * (2**attempt)))
+        ceiling = min(self.cap, self.max_backoff, self.base * (2 ** min(attempt, 30)))
+        return random.uniform(0.0, ceiling)
 
     def next_delay(self, attempt: int, error: WeespinError, elapsed: float) -> float | None:
         """The wait before the next attempt, or ``None`` when this error is final."""

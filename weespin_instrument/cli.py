@@ -33,6 +33,8 @@ from .errors import ConfigurationError, key_suffix
 __all__ = ["COMMANDS", "Command", "build_parser", "data_dir", "main"]
 
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8765"
+#: Where ``weespin-instrument collector`` reads the key to accept (not the command line).
+ENV_COLLECTOR_API_KEY = "WEESPIN_COLLECTOR_API_KEY"
 FOLLOW_INTERVAL = 0.5
 #: Where ``collector`` keeps its database unless ``--db`` is given (see :func:`data_dir`).
 ENV_DATA_DIR = "WEESPIN_DATA_DIR"
@@ -89,13 +91,27 @@ def _collector_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"SQLite file holding the events (default: collector.sqlite in {ENV_DATA_DIR}, "
         "else the platform's data folder)",
     )
-    parser.add_argument(
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
         "--api-key",
         default=None,
-        help="accept only this Authorization value (default: any non-empty value)",
+        help=f"accept only this Authorization value (default: {ENV_COLLECTOR_API_KEY}, else "
+        "any non-empty value); visible to other users in `ps`: prefer the variable or a file",
+    )
+    keys.add_argument(
+        "--api-key-file",
+        default=None,
+        metavar="PATH",
+        help="read the key to accept from this file",
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay every POST by N milliseconds"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1024 * 1024,
+        help="answer 413 to a POST /events body longer than this (1048576, 1 MiB)",
     )
 
 
@@ -104,13 +120,25 @@ def run_collector(args: argparse.Namespace) -> int:
 
     Example::
 
-        $ weespin-instrument collector --port 0 --api-key dev-key --latency-ms 50
+        $ WEESPIN_COLLECTOR_API_KEY=dev-key weespin-instrument collector --port 0 --latency-ms 50
     """
     try:
         from .collector import Collector
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    try:
+        api_key, key_source = _api_key(args, env=ENV_COLLECTOR_API_KEY)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if key_source == "--api-key":
+        print(
+            "warning: --api-key is visible to every user of this machine (ps, "
+            f"/proc/<pid>/cmdline); set {ENV_COLLECTOR_API_KEY} or use --api-key-file instead.",
+            file=sys.stderr,
+            flush=True,
+        )
     db = Path(args.db) if args.db else data_dir() / "collector.sqlite"
     if not args.db:
         with contextlib.suppress(OSError):  # reported below by start() if it matters
@@ -120,8 +148,9 @@ def run_collector(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             db=db,
-            api_key=args.api_key,
+            api_key=api_key,
             latency_ms=args.latency_ms,
+            max_body_bytes=args.max_body_bytes,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -138,11 +167,11 @@ def _serve(collector: Any, args: argparse.Namespace, received: list[int]) -> int
             f"error: cannot start the collector on {args.host}:{args.port}: {exc}", file=sys.stderr
         )
         return 1
-    key = f"the key {key_suffix(args.api_key)}" if args.api_key else "any non-empty key"
+    key = f"the key {key_suffix(api_key)} ({key_source})" if api_key else "any non-empty key"
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
     print(f"Weespin collector listening on {collector.url}", flush=True)
     print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
-    key_value = "<the --api-key value>" if args.api_key else "dev  # any non-empty value"
+    key_value = "<the collector's key>" if api_key else "dev  # any non-empty value"
     print("Send it events from another terminal:", flush=True)
     print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
     print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
@@ -379,8 +408,8 @@ def _key_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def _api_key(args: argparse.Namespace) -> tuple[str | None, str]:
-    """The key the options give, and where it came from (``--api-key``, a file, the env)."""
+def _api_key(args: argparse.Namespace, *, env: str = "WEESPIN_API_KEY") -> tuple[str | None, str]:
+    """The key the options give, and where it came from (``--api-key``, a file, ``env``)."""
     if args.api_key_file:
         try:
             text = Path(args.api_key_file).read_text(encoding="utf-8").strip()
@@ -391,8 +420,8 @@ def _api_key(args: argparse.Namespace) -> tuple[str | None, str]:
         return text, f"--api-key-file {args.api_key_file}"
     if args.api_key:
         return args.api_key, "--api-key"
-    if os.environ.get("WEESPIN_API_KEY"):
-        return os.environ["WEESPIN_API_KEY"], "WEESPIN_API_KEY"
+    if os.environ.get(env, "").strip():
+        return os.environ[env].strip(), env
     return None, "not set"
 
 

@@ -23,6 +23,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VisitorDevice", "new_device_id", "new_device_id_async"]
 
+_ASYNC_API = "weespin_instrument.transports._aio"
 #: The reason counted for events whose visitor's device could not be initialized.
 DEVICE_INIT_FAILED = "device_init_failed"
 
@@ -77,8 +80,18 @@ async def new_device_id_async(client: Client | None = None) -> str:
     return await _initialize_async(_settings_of(client))
 
 
+def _refuse_if_blocked(settings: Settings) -> None:
+    from ._guard import blocked_reason
+
+    reason = blocked_reason(settings.base_url)  # inside a test run: loopback hosts only
+    if reason is not None:
+        raise ConfigurationError(reason)
+
+
 def _initialize(settings: Settings) -> str:
     from ._api import WeespinAPI
+
+    _refuse_if_blocked(settings)
 
     api = WeespinAPI(settings)
     try:
@@ -93,6 +106,7 @@ async def _initialize_async(settings: Settings) -> str:
     from ._api import WeespinAPI
     from .transports._aio import AsyncAPI
 
+    _refuse_if_blocked(settings)
     retry = WeespinAPI(settings).retry  # raises ConfigurationError without an API key
     api = AsyncAPI(settings, max_connections=1)
     await api.open()
@@ -258,7 +272,9 @@ class VisitorDevice:
 
     def _start(self, settings: Settings) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);
+        # before that, a thread: importing it on the loop would stall every request.
+        if loop is not None and not loop.is_closed() and _ASYNC_API in sys.modules:
             import asyncio
 
             try:
@@ -275,6 +291,9 @@ class VisitorDevice:
             self._settle(_initialize(settings), None)
         except BaseException as exc:
             self._settle(None, exc)
+        if self._loop is not None:
+            with contextlib.suppress(ImportError):  # the next visitors use the loop
+                importlib.import_module(_ASYNC_API)
 
     async def _run_async(self, settings: Settings) -> None:
         try:

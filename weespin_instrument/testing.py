@@ -8,7 +8,10 @@ in memory, for the duration of one test::
         weespin_events.assert_tracked("purchase", amount=19.99, currency="EUR")
 
 Strict mode is always on inside the fixture: an invalid event raises
-:class:`~weespin_instrument.InvalidEventError` at the call site, so tests catch it.
+:class:`~weespin_instrument.InvalidEventError` at the call site, so tests catch it. Code
+under test that calls ``weespin.configure(...)`` keeps its other settings but still
+tracks into the fixture; events the OpenTelemetry bridge derives from spans are captured
+too.
 
 The ``weespin_collector`` fixture runs a local collector and points the default client at it,
 for integration tests. And during the whole test session, whatever the fixtures, no client
@@ -103,11 +106,21 @@ def weespin_events() -> Iterator[MemoryTransport]:
             weespin_events.assert_tracked("signup", plan="free")
     """
     client, memory = use_memory_client()
+    # configure() called by the code under test keeps capturing into the same memory.
+    captured, _facade._captured_options = (
+        _facade._captured_options,
+        {"transport": memory, "strict": True, "disabled": False},
+    )
+    configured: Client | None = None
     try:
         with default_client(client):
             yield memory
+            configured = _facade._default
     finally:
+        _facade._captured_options = captured
         client.shutdown(timeout=1.0)
+    if configured is not None and configured is not client:
+        configured.shutdown(timeout=1.0)
 
 
 @pytest.fixture

@@ -216,3 +216,83 @@ def test_bad_options_fail_when_the_middleware_is_built() -> None:
         ASGIMiddleware(Starlette(), exclude_paths="/healthz")
     with pytest.raises(TypeError, match="user_id"):
         ASGIMiddleware(Starlette(), user_id="u_1")  # type: ignore[arg-type]
+
+
+async def test_span_derived_events_of_a_new_visitor_wait_for_their_device(
+    client: Client, collector: Collector
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from weespin_instrument.otel import SpanRule, install
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    install(provider, rules=[SpanRule("work", event="work_done")])
+    tracer = provider.get_tracer("tests.web")
+
+    async def work(request: Request) -> PlainTextResponse:
+        with tracer.start_as_current_span("work"):
+            pass  # the span ends, and is bridged, before the device is known
+        weespin.track("after_work")
+        return PlainTextResponse("done")
+
+    app = ASGIMiddleware(Starlette(routes=[Route("/work", work)]))
+    async with visitor(app) as jar:
+        await jar.get("/work")
+    assert await asyncio.to_thread(client.flush, 10.0)
+    provider.shutdown()
+    device_id = jar.cookies["weespin_device_id"]
+    assert {(e["event_name"], e["device_id"]) for e in collector.events()} == {
+        ("work_done", device_id),
+        ("after_work", device_id),
+    }
+    assert init_requests(collector) == 1  # the visitor's; no process device
+
+
+@pytest.fixture
+def uvicorn_url(client: Client) -> Any:
+    """The test app under a real uvicorn server on a free 127.0.0.1 port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10.0)
+
+
+async def test_a_real_uvicorn_server_gives_one_device_per_visitor_under_concurrency(
+    uvicorn_url: str, client: Client, collector: Collector
+) -> None:
+    browsers = [httpx.AsyncClient(base_url=uvicorn_url) for _ in range(5)]
+    await asyncio.gather(
+        *(b.post("/checkout", headers={"x-user": f"u_{n}"}) for n, b in enumerate(browsers))
+    )
+    await asyncio.gather(  # returning visitors, several requests each at once
+        *(
+            b.post(path, headers={"x-user": f"u_{n}"})
+            for n, b in enumerate(browsers)
+            for path in ("/checkout", "/signup")
+        )
+    )
+    await asyncio.gather(*(b.get("/browse") for b in browsers))
+    assert await asyncio.to_thread(client.flush, 10.0)
+    assert init_requests(collector) == 5
+    for n, browser in enumerate(browsers):
+        mine = collector.events(device_id=browser.cookies["weespin_device_id"])
+        assert len(mine) == 5
+        assert {e["user_id"] for e in mine} == {f"u_{n}"}
+        await browser.aclose()

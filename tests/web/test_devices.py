@@ -108,3 +108,8 @@ def test_memory_transports_need_no_device(collector: Collector) -> None:
     with bound_identity(Identity(), visitor):
         assert client.track("signup") is not None
     assert not visitor.requested
+
+
+def test_inside_a_test_run_new_device_id_refuses_hosts_other_than_this_machine() -> None:
+    with pytest.raises(ConfigurationError, match="loopback hosts only"):
+        new_device_id(Client(api_key=KEY, base_url="https://developer.weespin.io"))

@@ -1,8 +1,15 @@
 """The collector's Starlette application: the Weespin endpoints and the local extras.
 
-Every POST goes through the same steps: record arrival, read the body, injected latency,
-injected failure, ``Authorization``, then the endpoint itself. A request still waiting out
-its injected latency when the collector stops is answered 503 at once.
+Every POST goes through the same steps: record arrival, ``Authorization`` (before a byte of
+the body is read: an unauthenticated client cannot make it buffer anything; only while an
+injected failure is pending does it come after that failure, as before), read the body
+(at most ``max_body_bytes``, else 413 at once), injected latency, injected failure, then the
+endpoint itself. A request still waiting out its injected latency when the collector stops is
+answered 503 at once. A body that is not JSON, or JSON nested absurdly deep, is answered 400
+with a JSON error body, never 500.
+
+The page at ``/`` carries a ``Content-Security-Policy`` that allows no inline script except
+the page's own, by hash (whatever the page holds), and ``X-Content-Type-Options: nosniff``.
 
 Handlers stay async and cheap: no thread-pool hop; events of the same event-loop turn share
 one SQLite commit (see ``_writer``).
@@ -16,8 +23,11 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -39,6 +49,13 @@ __all__ = ["build_app", "init_response"]
 _MISSING_KEY = {"error": "unauthorized", "message": "missing Authorization header"}
 _WRONG_KEY = {"error": "unauthorized", "message": "invalid API key"}
 _STOPPING = {"error": "unavailable", "message": "the collector is stopping"}
+_NOT_JSON = {
+    "error": "invalid_event",
+    "message": "The request body is not valid JSON (or is nested too deeply).",
+    "errors": [{"loc": [], "msg": "the request body is not valid JSON"}],
+}
+#: What ``POST /events`` accepts at most by default: an event is a few hundred bytes.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 #: Recorded (never sent) when the client went away before its body arrived, as nginx does.
 _CLIENT_GONE = 499
 
@@ -63,7 +80,7 @@ def _peek_event_id(body: bytes) -> str | None:
     """The ``event_id`` of a body we do not otherwise validate (failure paths only)."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     event_id = data.get("event_id") if isinstance(data, dict) else None
     return event_id if isinstance(event_id, str) else None
@@ -78,11 +95,73 @@ def _fault_response(fault: Fault) -> Response:
     return JSONResponse(body, status_code=fault.status, headers=headers)
 
 
-def build_app(store: Store, state: RuntimeState) -> Starlette:
-    """The ASGI app of a collector over ``store`` and ``state``."""
+class _TooLarge(Exception):
+    """The body is longer than the limit."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or :class:`_TooLarge` as soon as it is longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def page_headers(page: str) -> dict[str, str]:
+    """Security headers for ``page``: its own inline scripts and styles allowed by hash only.
+
+    No ``'unsafe-inline'``: a script injected into the page (an event name holding
+    ``<script>``, say) does not run, whether the page keeps inline code or moves it out.
+
+    Example::
+
+        page_headers("<script>go()</script>")["Content-Security-Policy"]
+        # "default-src 'self'; script-src 'self' 'sha256-…'; ..."
+    """
+
+    def hashes(tag: str) -> str:
+        found = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.S)
+        return "".join(
+            f" 'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+            for text in found
+        )
+
+    policy = (
+        "default-src 'self'",
+        f"script-src 'self'{hashes('script')}",
+        f"style-src 'self'{hashes('style')}",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    )
+    return {
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+def build_app(
+    store: Store, state: RuntimeState, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Starlette:
+    """The ASGI app of a collector over ``store`` and ``state``.
+
+    ``max_body_bytes`` bounds what one ``POST /events`` may send (413 beyond it).
+    """
     counters = state.counters
     log = state.log
     writer = GroupWriter(store)
+    security_headers = page_headers(PAGE)
     instance = uuid.uuid4().hex
 
     def unauthorized(request: Request) -> Response | None:
@@ -136,11 +215,28 @@ def build_app(store: Store, state: RuntimeState) -> Starlette:
     async def post_event(request: Request) -> Response:
         arrived = time.time(), time.monotonic()
         counters.event_requests += 1
+        # Injected failures come before the key check (a test may fail a keyless request);
+        # without one pending, the key is checked before a byte of the body is read.
+        checked = not state.faults.pending("/events")
+        if checked:
+            refused = unauthorized(request)
+            if refused is not None:
+                record(arrived, "/events", refused.status_code, None)
+                return refused
         try:
-            body = await request.body()
+            body = await _read_body(request, max_body_bytes)
         except ClientDisconnect:
             record(arrived, "/events", _CLIENT_GONE, None)
             return Response(status_code=_CLIENT_GONE)
+        except _TooLarge:
+            counters.rejected += 1
+            record(arrived, "/events", 413, None)
+            message = f"The request body is larger than the limit of {max_body_bytes} bytes."
+            return JSONResponse(
+                {"error": "too_large", "message": message},
+                status_code=413,
+                headers={"Connection": "close"},  # the rest of the body is not read
+            )
         if state.latency_s and not await delay():
             record(arrived, "/events", 503, _peek_event_id(body))
             return JSONResponse(_STOPPING, status_code=503)
@@ -149,13 +245,17 @@ def build_app(store: Store, state: RuntimeState) -> Starlette:
             counters.failed_injected += 1
             record(arrived, "/events", fault.status, _peek_event_id(body))
             return _fault_response(fault)
-        refused = unauthorized(request)
+        refused = None if checked else unauthorized(request)
         if refused is not None:
             record(arrived, "/events", refused.status_code, _peek_event_id(body))
             return refused
         try:
             event = parse_event_json(body)
-        except WireFormatError as exc:
+        except (RecursionError, ValueError) as exc:
+            if not isinstance(exc, WireFormatError):
+                counters.rejected += 1
+                record(arrived, "/events", 400, None)
+                return JSONResponse(_NOT_JSON, status_code=400)
             counters.rejected += 1
             record(arrived, "/events", 400, _peek_event_id(body))
             return JSONResponse(
@@ -190,14 +290,14 @@ def build_app(store: Store, state: RuntimeState) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(PAGE)
+        return HTMLResponse(PAGE, headers=security_headers)
 
     async def script(request: Request) -> Response:
         # Its own route, not inline: the page works under a CSP without 'unsafe-inline'.
-        return Response(SCRIPT, media_type="text/javascript")
+        return Response(SCRIPT, media_type="text/javascript", headers=security_headers)
 
     async def style(request: Request) -> Response:
-        return Response(STYLE, media_type="text/css")
+        return Response(STYLE, media_type="text/css", headers=security_headers)
 
     return Starlette(
         routes=[

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ._app import build_app
+from ._app import DEFAULT_MAX_BODY_BYTES, build_app
 from ._server import BackgroundServer
 from ._state import Fault, FaultQueue, RequestRecord, RuntimeState
 from ._store import EventQuery, Store
@@ -48,7 +48,9 @@ class Collector:
     ``port=0`` picks a free port. ``db=None`` keeps the events in a temporary file removed at
     :meth:`stop`; a path keeps them in that file (reopened by the next collector on it).
     ``api_key=None`` accepts any non-empty ``Authorization``; a string accepts only itself.
-    ``latency_ms`` delays every POST (see :meth:`set_latency`).
+    ``latency_ms`` delays every POST (see :meth:`set_latency`). ``max_body_bytes`` (1 MiB)
+    bounds one ``POST /events`` body: longer ones are answered 413 without being read. The key
+    is checked before any body is read.
 
     Example::
 
@@ -68,9 +70,13 @@ class Collector:
         db: str | Path | None = None,
         api_key: str | None = None,
         latency_ms: float = 0.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         if latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, not {latency_ms}")
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be >= 1, not {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
         if api_key == "":
             raise ValueError("api_key must be a non-empty string, or None to accept any key")
         self.host = host
@@ -107,7 +113,7 @@ class Collector:
             path = self._db
         try:
             self._store = Store(path)
-            app = build_app(self._store, self._state)
+            app = build_app(self._store, self._state, max_body_bytes=self.max_body_bytes)
             self._server = BackgroundServer(
                 app,
                 host=self.host,

@@ -136,6 +136,9 @@ class BackgroundServer:
             # an idle connection before the server does (no reset on reuse).
             timeout_keep_alive=15,
             timeout_graceful_shutdown=2,
+            # A collector left running answers 503 beyond this many connections instead of
+            # growing without bound.
+            limit_concurrency=1024,
         )
         self._server = _Server(config)
         self._server.on_shutdown = on_shutdown

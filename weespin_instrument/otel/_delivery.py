@@ -1,9 +1,11 @@
-"""Where the span processor sends events: a delivery transport per client, made on first need.
+"""Where the span processor sends events: the client's own transport, whenever it can.
 
-Order of choice: the ``delivery=`` transport given to the processor; else, when the
-client's transport is a ``SpanEventTransport`` whose fallback is a ``BackgroundTransport``,
-that fallback (one queue and one device for the process); else a ``BackgroundTransport``
-built from the client's settings. Never a ``SpanEventTransport``: that would loop.
+Order of choice: the ``delivery=`` transport given to the processor; else the client's
+transport (one sender, one device, one set of counters for the process: ``weespin.flush()``
+waits for span-derived events and ``weespin.stats()`` counts them; the ``weespin_events``
+fixture captures them); when that transport is a ``SpanEventTransport``, its fallback if it
+has one, else a ``BackgroundTransport`` built from the client's settings. Never a
+``SpanEventTransport``: that would loop.
 """
 
 from __future__ import annotations
@@ -93,16 +95,16 @@ class Delivery:
         given = self._given
         if given is not None:
             if isinstance(given, BaseTransport):
+                given.adopt(client.settings)
                 given.attach(client.reporter)
             return given, True
         from ..transports import BackgroundTransport
 
-        configured = client.settings.transport
-        if isinstance(configured, SpanEventTransport) and isinstance(
-            configured.fallback, BackgroundTransport
-        ):
-            configured.fallback.attach(client.reporter)  # what the client does on first use
-            return configured.fallback, False
+        configured = client.transport  # started now if it was not: it is the process's pipeline
+        if not isinstance(configured, SpanEventTransport):
+            return configured, False
+        if configured.fallback is not None:
+            return configured.fallback, False  # attached to the client's reporter with it
         transport = BackgroundTransport(settings=client.settings)
         transport.attach(client.reporter)
         return transport, True

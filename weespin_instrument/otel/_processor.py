@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from .._context import current_visitor
 from .._facade import get_client
 from .._reporting import logger
 from ..errors import ConfigurationError, InvalidEventError
@@ -244,6 +245,10 @@ class WeespinSpanProcessor(SpanProcessor):
         except ConfigurationError as exc:
             client.reporter.dropped("not_configured", event=event, error=exc, origin=origin)
             return
+        visitor = current_visitor() if event.device_id is None else None
+        if visitor is not None and transport is client.transport and _needs_api(transport):
+            visitor.hold(client, event, origin)  # a span of a new web visitor's request
+            return
         try:
             transport.send(event)
         except Exception as exc:
@@ -268,6 +273,10 @@ class WeespinSpanProcessor(SpanProcessor):
         if key not in self._warned:
             self._warned.add(key)
             logger.log(logging.WARNING, "weespin: %s", message)
+
+
+def _needs_api(transport: Transport) -> bool:
+    return bool(getattr(transport, "needs_api", False))
 
 
 def install(

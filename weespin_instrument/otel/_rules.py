@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from opentelemetry.trace import SpanKind
+
 from ._paths import MISSING, CompiledPath, MatchedSpanEvent, compile_event_path, compile_span_path
 
 if TYPE_CHECKING:
@@ -186,9 +188,14 @@ class SpanRule(_Rule["ReadableSpan"]):
     or a callable taking the ``ReadableSpan``. ``when`` takes the ``ReadableSpan``. A path
     that finds nothing leaves its key out. Unknown roots raise ``TypeError`` here.
 
+    ``kind``: a ``SpanKind`` or a collection of them; only spans of that kind match. Web
+    framework instrumentations name their inner spans after the request too (FastAPI's
+    ``POST /checkout http receive`` and ``http send`` are ``INTERNAL``), so a glob over
+    request names wants ``kind=SpanKind.SERVER``.
+
     Example::
 
-        SpanRule("POST /checkout", event="purchase",
+        SpanRule("POST /checkout", event="purchase", kind=SpanKind.SERVER,
                  payload_from={"amount": "attributes.order.total", "ok": "status"},
                  user_id_from="attributes.enduser.id",
                  when=lambda span: span.status.is_ok)
@@ -207,12 +214,33 @@ class SpanRule(_Rule["ReadableSpan"]):
         user_id_from: str | None = None,
         link_id_from: str | None = None,
         when: Callable[[ReadableSpan], bool] | None = None,
+        kind: SpanKind | Iterable[SpanKind] | None = None,
     ) -> None:
         self.span_name = span_name
         super().__init__(span_name, event, payload_from, payload, user_id_from, link_id_from, when)
+        self.kind = kind
+        self._kinds = None if kind is None else _kinds(kind, self.description)
+
+    def derive(self, source: ReadableSpan) -> Derived | None:
+        """The event's fields from the span; ``None`` when its kind or ``when`` says no."""
+        if self._kinds is not None and source.kind not in self._kinds:
+            return None
+        return super().derive(source)
 
     def _compile(self, path: object, where: str) -> CompiledPath[ReadableSpan]:
         return compile_span_path(path, where=where)
+
+
+def _kinds(kind: object, where: str) -> frozenset[SpanKind]:
+    kinds = (kind,) if isinstance(kind, SpanKind) else kind
+    if isinstance(kinds, Iterable) and not isinstance(kinds, str):
+        found = tuple(kinds)
+        if found and all(isinstance(k, SpanKind) for k in found):
+            return frozenset(found)
+    raise TypeError(
+        f"{where}: kind= must be a SpanKind or a collection of them "
+        f"(from opentelemetry.trace import SpanKind; kind=SpanKind.SERVER), not {kind!r}."
+    )
 
 
 class SpanEventRule(_Rule[MatchedSpanEvent]):

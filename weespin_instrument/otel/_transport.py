@@ -16,6 +16,7 @@ from ..transports import BaseTransport
 from ._mapping import ORIGIN_KEY, ORIGIN_VALUE, event_to_attributes
 
 if TYPE_CHECKING:
+    from .._config import Settings
     from .._event import Event
     from .._reporting import Reporter
     from ..transports import Transport
@@ -100,6 +101,10 @@ class SpanEventTransport(BaseTransport):
 
     def __repr__(self) -> str:
         return f"SpanEventTransport(no_span={self.no_span!r}, fallback={self.fallback!r})"
+
+    def adopt(self, settings: Settings) -> None:
+        if isinstance(self.fallback, BaseTransport):
+            self.fallback.adopt(settings)
 
     def attach(self, reporter: Reporter) -> None:
         super().attach(reporter)

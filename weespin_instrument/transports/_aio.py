@@ -33,9 +33,9 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from .._api import device_id_from, error_for_response
+from .._api import MAX_BODY, device_id_from, error_for_response
 from .._config import Settings
-from ..errors import DeliveryError
+from ..errors import DeliveryError, redact_key
 
 __all__ = ["AsyncAPI", "SenderLoop", "ssl_context"]
 
@@ -165,7 +165,9 @@ class AsyncAPI:
                 "Content-Type": "application/json",
                 "User-Agent": _USER_AGENT,
             },
-            timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout),
+            # ``total`` bounds the whole request, answer included: a server trickling its body
+            # is a timeout (retried), not a request in flight forever.
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout, sock_read=timeout),
             trust_env=False,
         )
 
@@ -196,16 +198,24 @@ class AsyncAPI:
         if session is None:
             raise DeliveryError(f"POST {path}: the sender is closed")
         try:
+            # Never follow a redirect: aiohttp would replay the POST as a GET and the answer
+            # to that GET would count as the event delivered.
             async with session.post(
-                url, data=body, proxy=self._proxy, proxy_headers=self._proxy_headers
+                url,
+                data=body,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+                allow_redirects=False,
             ) as response:
-                raw = await response.read()
+                raw = await _read_capped(response.content)
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
         except asyncio.TimeoutError:
             raise DeliveryError(f"POST {path} timed out") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+            detail = redact_key(str(exc), self.settings.api_key)
+            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
         if 200 <= status < 300:
             return raw
         error = error_for_response(
@@ -214,7 +224,19 @@ class AsyncAPI:
             method_path=f"POST {path}",
             api_key=self.settings.api_key,
             retry_after=retry_after,
+            location=location,
         )
         if error is None:
             return raw
         raise error
+
+
+async def _read_capped(stream: aiohttp.StreamReader) -> bytes:
+    """At most :data:`MAX_BODY` bytes of an answer; the rest is never read (nor kept)."""
+    raw = bytearray()
+    while len(raw) < MAX_BODY:
+        chunk = await stream.read(MAX_BODY - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)

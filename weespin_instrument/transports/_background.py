@@ -34,6 +34,12 @@ _DEFAULT: Any = object()
 _getpid = os.getpid
 
 
+def _no_api_key() -> ConfigurationError:
+    return ConfigurationError(
+        "no Weespin API key: set WEESPIN_API_KEY or call configure(api_key=...)."
+    )
+
+
 class BackgroundTransport(BaseTransport):
     """Queues events (bounded) and delivers them from one sender thread, many at a time.
 
@@ -93,7 +99,12 @@ class BackgroundTransport(BaseTransport):
             "outbox": outbox,
             **options,
         }
+        #: Options given here, kept over the settings of a client that adopts this transport.
+        self._given: dict[str, Any] | None = None
         if settings is None:
+            self._given = {k: v for k, v in given.items() if v is not None}
+            if "outbox" in self._given:
+                self._given["outbox"] = os.fspath(self._given["outbox"])
             settings = Settings.resolve(**given)
         else:
             changes = {k: v for k, v in given.items() if v is not None}
@@ -102,24 +113,11 @@ class BackgroundTransport(BaseTransport):
             if changes:
                 settings = settings._replace(**changes)
                 settings._check()
-        if not settings.api_key:
-            raise ConfigurationError(
-                "no Weespin API key: set WEESPIN_API_KEY or call configure(api_key=...)."
-            )
-        self.settings = settings
-        self.max_queue = settings.max_queue
-        self.overflow: OverflowPolicy = settings.overflow
-        self.block_timeout = settings.block_timeout
-        self.max_in_flight = settings.max_in_flight
+        if not settings.api_key and self._given is None:
+            raise _no_api_key()
+        self._max_event_age = max_event_age
         self.outbox: Outbox | None = None
-        if settings.outbox is not None:
-            from ._outbox import Outbox
-
-            self.outbox = Outbox(settings.outbox)
-        if max_event_age is _DEFAULT:
-            max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
-        self.max_event_age: float | None = max_event_age
-        self.devices = DeviceManager(self._initialize_device, store=settings.device_store)
+        self._use(settings)
         self._refusal: str | None = None  # "closed" or "unauthorized": send() drops at once
         self._auth_error: AuthenticationError | None = None
         self._reset()
@@ -127,6 +125,32 @@ class BackgroundTransport(BaseTransport):
 
     def __repr__(self) -> str:
         return f"BackgroundTransport(base_url={self.settings.base_url!r})"
+
+    def adopt(self, settings: Settings) -> None:
+        """Take the adopting client's settings (``configure(api_key=..., base_url=...)``) for
+        every option not given to the constructor; raise if there is still no API key."""
+        if self._given is not None and self._thread is None:  # nothing sent yet
+            merged = settings._replace(transport="background", **self._given)
+            merged._check()
+            self._use(merged)
+        if not self.settings.api_key:
+            raise _no_api_key()
+
+    def _use(self, settings: Settings) -> None:
+        self.settings = settings
+        self.max_queue = settings.max_queue
+        self.overflow: OverflowPolicy = settings.overflow
+        self.block_timeout = settings.block_timeout
+        self.max_in_flight = settings.max_in_flight
+        if settings.outbox != (os.fspath(self.outbox.path) if self.outbox is not None else None):
+            from ._outbox import Outbox
+
+            self.outbox = None if settings.outbox is None else Outbox(settings.outbox)
+        max_event_age = self._max_event_age
+        if max_event_age is _DEFAULT:
+            max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
+        self.max_event_age: float | None = max_event_age
+        self.devices = DeviceManager(self._initialize_device, store=settings.device_store)
 
     # -- the caller's side -----------------------------------------------------------------------
 

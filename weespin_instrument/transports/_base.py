@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from .._reporting import Reporter
 
 if TYPE_CHECKING:
+    from .._config import Settings
     from .._event import Event
 
 __all__ = ["BaseTransport", "Transport"]
@@ -65,6 +66,11 @@ class BaseTransport:
 
     def __init__(self) -> None:
         self.reporter = Reporter()
+
+    def adopt(self, settings: Settings) -> None:
+        """Take the settings of the client adopting this transport, for what was not given
+        to the constructor (a client calls this before its first event). Raises
+        :class:`~weespin_instrument.ConfigurationError` when the transport cannot work."""
 
     def attach(self, reporter: Reporter) -> None:
         """Count outcomes in ``reporter`` (a client calls this when it adopts the transport)."""

@@ -3,10 +3,16 @@
 Per-event retries suit a healthy API that fails now and then. When the API is down, every
 event retrying on its own schedule hammers it and burns each event's budget; instead the
 sender asks the breaker before each request. After ``threshold`` consecutive outage
-failures (connection errors, 5xx, timeouts) it opens: nothing is sent for a backoff that
-doubles with each failed probe (with jitter, capped), then one request goes through as a
-probe. Any success closes it. A server that asks for a pause (429, ``Retry-After``) pauses
-sending as a whole, independently of the failure count.
+failures (connection errors, 5xx, timeouts) of *fresh* events (their first failure) it
+opens: nothing is sent for a backoff that doubles with each failed probe (with jitter,
+capped), then one request goes through as a probe. Any success closes it. An event that
+failed before failing again says nothing about the API (it may be a payload the server
+chokes on: a poison event), so it neither opens the breaker nor, as a probe, reopens it.
+A server that rate limits the client (429 on most requests) pauses sending as a whole,
+independently of the failure count.
+
+:meth:`CircuitBreaker.open_time` is the time spent open so far: the sender leaves it out
+of the events' retry budgets, so an outage does not burn them.
 
 Example::
 
@@ -46,7 +52,7 @@ class CircuitBreaker:
     def __init__(
         self,
         *,
-        threshold: int = 5,
+        threshold: int = 10,
         base: float = 0.5,
         cap: float = 10.0,
         uniform: Callable[[float, float], float] = random.uniform,
@@ -61,6 +67,8 @@ class CircuitBreaker:
         self._reopen_at = 0.0
         self._paused_until = 0.0
         self._probing = False
+        self._opened_at = 0.0
+        self._open_total = 0.0
         #: How many times it opened since it was created (for tests and diagnostics).
         self.openings = 0
 
@@ -78,6 +86,7 @@ class CircuitBreaker:
         if self.state == "open":
             if now < self._reopen_at:
                 return max(wait, self._reopen_at - now)
+            self._close_period(self._reopen_at)
             self.state = "half_open"
         if self.state == "half_open" and self._probing:
             return None
@@ -88,19 +97,35 @@ class CircuitBreaker:
         if self.state == "half_open":
             self._probing = True
 
-    def success(self) -> None:
+    def open_time(self, now: float) -> float:
+        """Seconds spent open (not sending) since the breaker was created, up to ``now``."""
+        if self.state == "open":
+            return self._open_total + max(0.0, min(now, self._reopen_at) - self._opened_at)
+        return self._open_total
+
+    def success(self, now: float | None = None) -> None:
         """The API answered (any answer but a 5xx / 408 / 429 counts): close."""
+        if self.state == "open" and now is not None:
+            self._close_period(now)
         self.state = "closed"
         self._failures = 0
         self._opened = 0
         self._probing = False
 
-    def failure(self, now: float) -> None:
-        """An outage-type failure: connection error, timeout, 5xx or 408."""
+    def failure(self, now: float, *, fresh: bool = True) -> None:
+        """An outage-type failure: connection error, timeout, 5xx or 408.
+
+        ``fresh``: the event's first failure. A repeat failure only ends a probe.
+        """
         if self.state == "open":
             return  # a request started before the breaker opened: already counted
         if self.state == "half_open":
-            self._open(now)
+            if fresh:
+                self._open(now)
+            else:
+                self._probing = False  # the next request probes
+            return
+        if not fresh:
             return
         self._failures += 1
         if self._failures >= self.threshold:
@@ -110,7 +135,11 @@ class CircuitBreaker:
         """The server asked for a pause (``Retry-After``, 429): send nothing before ``until``."""
         self._paused_until = max(self._paused_until, until)
 
+    def _close_period(self, end: float) -> None:
+        self._open_total += max(0.0, min(end, self._reopen_at) - self._opened_at)
+
     def _open(self, now: float) -> None:
+        self._opened_at = now
         delay = min(self.cap, self.base * (2**self._opened))
         # "Equal jitter": never less than half the delay, so a fleet does not probe in step.
         self._reopen_at = now + self._uniform(delay / 2, delay)

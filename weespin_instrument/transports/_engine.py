@@ -9,6 +9,10 @@ event loop, no new task (measured: task-per-request scheduling costs about 40% m
 request than long-lived workers). Jobs come, in order, from: events parked by an outage or a
 rate limit, retries that fell due, events a dead process left in the outbox, the inbox.
 
+What an answer means comes from :func:`~.._retry.outcome_of`, the mapping the synchronous
+client uses too: an event's own failures are charged to it (a poison event is dropped when
+its budget ends, while the others keep flowing), a client-wide rate limit pauses all.
+
 ``pump()`` starts workers while there are jobs, slots, and the breaker and the device allow
 it. It runs when a caller wakes an idle sender, when a worker sees more work than workers,
 and when a timer it set fires (a retry falls due, the breaker or a server's pause ends).
@@ -28,7 +32,6 @@ import contextlib
 import contextvars
 import heapq
 import json
-import logging
 import math
 import threading
 import time
@@ -36,8 +39,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._reporting import logger
-from .._retry import RetryPolicy
+from .._reporting import drop_reason, logger
+from .._retry import RetryPolicy, outcome_of
 from .._suppress import suppress_instrumentation
 from ..errors import (
     AuthenticationError,
@@ -63,10 +66,11 @@ __all__ = ["Sender"]
 HEARTBEAT_EVERY = 5.0
 #: Outbox rows left by dead processes are loaded at most this many at a time.
 BACKLOG_CHUNK = 500
-#: Drops that keep the event's outbox row, for a later process to send.
-_KEEP_IN_OUTBOX = frozenset({"unauthorized", "shutdown", "device_init_failed"})
-#: Drops reported at DEBUG level: the transport logs one summary line for them instead.
-_QUIET = frozenset({"unauthorized", "shutdown"})
+#: Recent answers the rate-limit share is computed over, and the fewest it needs.
+_RATE_WINDOW = 20
+_RATE_MIN_SAMPLES = 4
+#: ``_settle``'s reason for a request cut off at shutdown: its outcome is unknown.
+_IN_FLIGHT = "in_flight_at_exit"
 #: ``json.dumps(..., separators=...)`` builds an encoder per call: build it once.
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -74,7 +78,16 @@ _to_json = json.JSONEncoder(separators=(",", ":")).encode
 class Job:
     """One event in the sender's hands, and its delivery history."""
 
-    __slots__ = ("body", "event", "failures", "first_sent", "sends", "seq")
+    __slots__ = (
+        "body",
+        "event",
+        "failures",
+        "first_sent",
+        "limited",
+        "open_at_first",
+        "sends",
+        "seq",
+    )
 
     def __init__(self, event: Event, seq: int) -> None:
         self.event = event
@@ -83,6 +96,10 @@ class Job:
         #: Failed attempts charged to the event's own retry budget.
         self.failures = 0
         self.first_sent = 0.0
+        #: The breaker's open time when the event was first sent (left out of its budget).
+        self.open_at_first = 0.0
+        #: Whether the event has drawn a 429 before (its repeats do not rate limit the client).
+        self.limited = False
         self.body: bytes | None = None
 
     def __lt__(self, other: Job) -> bool:  # for the retry heap's ties
@@ -150,6 +167,8 @@ class Sender:
         self._device_failures = 0
         self._device_retry_at = 0.0
         self._rate_limited = 0
+        #: Of the recent answers, which were a fresh event's 429 (the rate-limit share).
+        self._recent_429: deque[bool] = deque(maxlen=_RATE_WINDOW)
         self._refused: AuthenticationError | None = None
         self._stopping = False
         self._stopped: asyncio.Future[None] | None = None
@@ -262,6 +281,7 @@ class Sender:
             self.reporter.count("retried")
         else:
             job.first_sent = now
+            job.open_at_first = self.breaker.open_time(now)
         job.sends += 1
         return job
 
@@ -271,16 +291,28 @@ class Sender:
         )
 
     def _take(self, now: float) -> Job | None:
-        """The next job to send, oldest first; expired ones are dropped on the way."""
+        """The next job to send, oldest first; expired ones are dropped on the way.
+
+        A probe (the breaker half-open) prefers an event that has not failed yet: probes
+        rotate through the waiting events instead of always retrying the same failing ones.
+        """
         while self._parked:
             job = self._parked.popleft()
             if not self._expired(job):
                 return job
+        if self.breaker.state == "half_open":
+            return self._take_fresh() or self._take_retry(now)
+        return self._take_retry(now) or self._take_fresh()
+
+    def _take_retry(self, now: float) -> Job | None:
         retries = self._retries
         while retries and retries[0][0] <= now:
             job = heapq.heappop(retries)[1]
             if not self._expired(job):
                 return job
+        return None
+
+    def _take_fresh(self) -> Job | None:
         if not self._recovered and self.backlog > 0:
             self._load_backlog()
         while self._recovered:
@@ -365,8 +397,9 @@ class Sender:
                 body = job.body = self._encode(job.event)
             await self.api.post_event(body)
         except asyncio.CancelledError:
+            # Cut off by shutdown: the server may have stored it. Neither sent nor dropped.
             self._in_hand.discard(job)
-            self._settle(job, "shutdown")
+            self._settle(job, _IN_FLIGHT)
             raise
         except WeespinError as exc:
             error = exc
@@ -385,49 +418,57 @@ class Sender:
     def _outcome(self, job: Job, error: WeespinError | None) -> None:
         now = self.loop.time()
         breaker = self.breaker
-        if error is None:
-            breaker.success()
+        recent = self._recent_429
+        recent.append(isinstance(error, RateLimitedError) and not job.limited)
+        share = sum(recent) / len(recent) if len(recent) >= _RATE_MIN_SAMPLES else 0.0
+        outcome = outcome_of(error, rate_limited_share=share)
+        action = outcome.action
+        if action == "sent":
+            breaker.success(now)
             self._rate_limited = 0
             if self._outage_logged:
                 self._outage_logged = False
                 logger.info("weespin: the API answers again; delivery resumed")
             self._settle(job, None)
             return
+        assert error is not None
         self._last_error = error
         if error.retryable:
             self.reporter.note_failure(error)
-        if isinstance(error, AuthenticationError):
+        if action == "stop":
+            assert isinstance(error, AuthenticationError)
             self._settle(job, "unauthorized", error)
             self._refuse(error)
             return
-        if not error.retryable:
-            breaker.success()  # the API is up; it refused this event
-            self._settle(job, "rejected", error)
+        if action == "drop":
+            breaker.success(now)  # the API is up; it refused this event
+            self._settle(job, outcome.reason or "rejected", error)
             return
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(error, RateLimitedError):
+        if action == "pause":
             # The server paces the client as a whole: pause everything, charge no attempt.
-            breaker.success()
+            breaker.success(now)
             self._rate_limited += 1
-            if retry_after is None:
-                retry_after = max(self.policy.base, self.policy.delay(self._rate_limited, error))
-            breaker.pause(now + min(retry_after, self.policy.max_backoff))
+            wait = outcome.wait
+            if wait is None:
+                wait = max(self.policy.base, self.policy.delay(self._rate_limited, error))
+            breaker.pause(now + min(wait, self.policy.max_backoff))
+            job.limited = True
             self._parked.append(job)
             return
-        breaker.failure(now)
-        if retry_after is not None:  # a 5xx that says when to come back: same as above
-            breaker.pause(now + min(retry_after, self.policy.max_backoff))
-            self._parked.append(job)
-            return
-        if breaker.is_open:
-            # An outage: wait with the others, without burning this event's budget.
-            self._log_outage(error)
-            self._parked.append(job)
-            return
+        # "retry": the event's own failure, charged to its budget. The time the breaker
+        # spent open (an outage: nothing was sent) is left out of that budget.
+        if isinstance(error, RateLimitedError):
+            breaker.success(now)  # an answer: the API is up
+            job.limited = True
+        else:
+            breaker.failure(now, fresh=job.failures == 0)
+            if breaker.is_open:
+                self._log_outage(error)
         job.failures += 1
-        delay = self.policy.next_delay(job.failures - 1, error, now - job.first_sent)
+        elapsed = now - job.first_sent - (breaker.open_time(now) - job.open_at_first)
+        delay = self.policy.next_delay(job.failures - 1, error, elapsed)
         if delay is None:
-            self._settle(job, "delivery_failed", error)
+            self._settle(job, outcome.reason or "delivery_failed", error)
             return
         heapq.heappush(self._retries, (now + delay, job))
 
@@ -444,7 +485,8 @@ class Sender:
     # -- outcomes --------------------------------------------------------------------------------
 
     def _settle(self, job: Job, reason: str | None, error: BaseException | None = None) -> None:
-        """Account for a job once: sent (``reason is None``) or dropped with ``reason``."""
+        """Account for a job once: sent (``reason is None``), dropped with ``reason``, or
+        cut off in flight (``_IN_FLIGHT``: its row stays in the outbox)."""
         inbox = self.inbox
         inbox.taken -= 1
         event = job.event
@@ -452,10 +494,11 @@ class Sender:
             self.reporter.count_sent()
             if self.outbox is not None:
                 self._forget(event.event_id)
+        elif reason == _IN_FLIGHT:
+            self.reporter.count(_IN_FLIGHT)
         else:
-            level = logging.DEBUG if reason in _QUIET else logging.WARNING
-            self.reporter.dropped(reason, event=event, error=error, level=level)
-            if self.outbox is not None and reason not in _KEEP_IN_OUTBOX:
+            self.reporter.dropped(reason, event=event, error=error)
+            if self.outbox is not None and not drop_reason(reason).keeps_outbox_row:
                 self._forget(event.event_id)
         if self._markers:
             self._count_down(job.seq)
@@ -562,7 +605,7 @@ class Sender:
         else:
             self.device_id = device_id
             self._device_failures = 0
-            self.breaker.success()
+            self.breaker.success(self.loop.time())
         finally:
             self._device_task = None
             if not self._stopping:

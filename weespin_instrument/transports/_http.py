@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from .._api import WeespinAPI
 from .._config import Settings
 from .._device import DeviceManager, DeviceStore
-from ..errors import AuthenticationError, RejectedError, WeespinError
+from .._retry import outcome_of
+from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinError
 from ._base import BaseTransport
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ class HttpTransport(BaseTransport):
     """Sends each event with one blocking ``POST /events`` (httpx, keep-alive, retries).
 
     The device is initialized on the first event that needs one. Failures are counted and
-    reported, never raised. Use it for scripts and for workers where blocking is fine; web
+    reported; in strict mode they are also raised at the call: :class:`AuthenticationError`
+    (401/403), :class:`RejectedError`, or :class:`DeliveryError` once the retries are spent.
+    Use it for scripts and for workers where blocking is fine; web
     apps want the default background transport.
 
     Settings not given are read from the environment (``WEESPIN_API_KEY``, ...).
@@ -48,21 +51,43 @@ class HttpTransport(BaseTransport):
         **options: Any,
     ) -> None:
         super().__init__()
+        #: Options given here, kept over the settings of a client that adopts this transport.
+        self._given: dict[str, Any] | None = None
         if settings is None:
-            settings = Settings.resolve(
-                api_key=api_key, base_url=base_url, device_store=device_store, **options
-            )
+            given = {"api_key": api_key, "base_url": base_url, "device_store": device_store}
+            self._given = {k: v for k, v in {**given, **options}.items() if v is not None}
+            settings = Settings.resolve(**self._given)
+        self._http_client = http_client
+        self._sent_any = False
+        self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = WeespinAPI(settings, http_client=http_client)
+        self.api = WeespinAPI(settings, http_client=self._http_client)
         self.api.on_retry = self._count_retry
-        self.devices = DeviceManager(self.api.initialize_device, store=settings.device_store)
+        policy = self.api.retry
+        self.devices = DeviceManager(
+            self.api.initialize_device,
+            store=settings.device_store,
+            # After a failed initialization (its own retries spent), events fail fast for a
+            # while instead of each redoing the whole ladder: 1 s, doubling, up to 5 min.
+            backoff=lambda failures: min(300.0, max(policy.base, 2.0 ** min(failures - 1, 9))),
+        )
+
+    def adopt(self, settings: Settings) -> None:
+        """Take the adopting client's settings for every option not given to the constructor."""
+        if self._given is not None and not self._sent_any:
+            merged = settings._replace(transport="sync", **self._given)
+            merged._check()
+            self._use(merged)
 
     def __repr__(self) -> str:
         return f"HttpTransport(base_url={self.settings.base_url!r})"
 
     def send(self, event: Event) -> None:
+        self._sent_any = True
         try:
-            device_id = event.device_id or self.devices.get()
+            device_id = event.device_id or self.settings.device_id or self.devices.get()
         except WeespinError as exc:
             self._failed(event, exc, initializing=True)
             return
@@ -73,6 +98,13 @@ class HttpTransport(BaseTransport):
             return
         self.reporter.count_sent()
 
+    def _raise_if_strict(self, error: WeespinError) -> None:
+        if not self.settings.strict:
+            return
+        if isinstance(error, (AuthenticationError, RejectedError, DeliveryError)):
+            raise error
+        raise DeliveryError(f"the event was not delivered, retries spent: {error}") from error
+
     def close(self, timeout: float | None = None) -> None:
         self.api.close()
 
@@ -80,11 +112,11 @@ class HttpTransport(BaseTransport):
         self.reporter.count("retried")
 
     def _failed(self, event: Event, error: WeespinError, *, initializing: bool = False) -> None:
-        if isinstance(error, AuthenticationError):
+        outcome = outcome_of(error)
+        if outcome.action == "stop":
             self.reporter.dropped("unauthorized", event=event, error=error, level=logging.ERROR)
         elif initializing:
             self.reporter.dropped("device_init_failed", event=event, error=error)
-        elif isinstance(error, RejectedError):
-            self.reporter.dropped("rejected", event=event, error=error)
         else:
-            self.reporter.dropped("delivery_failed", event=event, error=error)
+            self.reporter.dropped(outcome.reason or "delivery_failed", event=event, error=error)
+        self._raise_if_strict(error)

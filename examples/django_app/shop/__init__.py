@@ -1,0 +1,1 @@
+"""A minimal Django project with per-visitor Weespin identity (see settings.MIDDLEWARE)."""
