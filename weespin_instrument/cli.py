@@ -155,13 +155,16 @@ def run_collector(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    accepts = f"the key {key_suffix(api_key)} ({key_source})" if api_key else "any non-empty key"
     with _signals_caught() as received:
-        return _serve(collector, args, received, accepts=accepts, keyed=api_key is not None)
+        return _serve(collector, args, received, api_key, key_source)
 
 
 def _serve(
-    collector: Any, args: argparse.Namespace, received: list[int], *, accepts: str, keyed: bool
+    collector: Any,
+    args: argparse.Namespace,
+    received: list[int],
+    api_key: str | None,
+    key_source: str,
 ) -> int:
     try:
         collector.start()
@@ -170,10 +173,11 @@ def _serve(
             f"error: cannot start the collector on {args.host}:{args.port}: {exc}", file=sys.stderr
         )
         return 1
+    key = f"the key {key_suffix(api_key)} ({key_source})" if api_key else "any non-empty key"
     latency = f", latency {args.latency_ms:g} ms" if args.latency_ms else ""
     print(f"Weespin collector listening on {collector.url}", flush=True)
-    print(f"  database: {collector.db_path.resolve()}  (accepts {accepts}{latency})", flush=True)
-    key_value = "<the collector's key>" if keyed else "dev  # any non-empty value"
+    print(f"  database: {collector.db_path.resolve()}  (accepts {key}{latency})", flush=True)
+    key_value = "<the collector's key>" if api_key else "dev  # any non-empty value"
     print("Send it events from another terminal:", flush=True)
     print(f"  export WEESPIN_BASE_URL={collector.url}", flush=True)
     print(f"  export WEESPIN_API_KEY={key_value}", flush=True)
