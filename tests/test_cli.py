@@ -376,7 +376,10 @@ def test_send_reads_the_key_from_a_file(
 
 
 def test_doctor_says_where_each_setting_came_from_and_recognises_a_local_collector(
-    collector: Collector, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    collector: Collector,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("WEESPIN_API_KEY", SECRET)
     status, out, _ = run(capsys, "doctor", "--base-url", collector.url)
@@ -400,6 +403,18 @@ def test_doctor_says_where_each_setting_came_from_and_recognises_a_local_collect
     _, out, _ = run(capsys, "doctor", "--api-key", SECRET)
     assert f"base_url={collector.url} (from WEESPIN_BASE_URL)" in out
     assert "api_key=…9876 (from --api-key)" in out
+
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET)
+    monkeypatch.delenv("WEESPIN_BASE_URL")
+    status, out, _ = run(capsys, "doctor", "--api-key-file", str(key_file))
+    assert f"api_key=…9876 (from --api-key-file {key_file})" in out
+    assert "base_url=https://developer.weespin.io (from default)" in out
+    assert (status, out.splitlines()[1]) == (
+        1,
+        "FAIL server: not contacted: the weespin pytest plugin keeps test runs off "
+        "https://developer.weespin.io (not this machine)",
+    ), "no request to the real API from a test"
 
 
 def test_doctor_sends_its_test_event_only_when_asked(

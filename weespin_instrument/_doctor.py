@@ -15,7 +15,7 @@ from typing import NamedTuple, TextIO
 from ._api import WeespinAPI
 from ._client import Client
 from ._config import ENV_API_KEY, ENV_BASE_URL, Settings
-from ._guard import is_local_url
+from ._guard import blocked_reason, is_local_url
 from .errors import AuthenticationError, ConfigurationError, RejectedError, WeespinError
 
 __all__ = ["TYPE_SUFFIXES", "Field", "parse_field", "run_doctor", "send_one"]
@@ -182,6 +182,12 @@ def _probe_collector(base_url: str, timeout: float) -> bool:
     """
     import httpx
 
+    if blocked_reason(base_url) is not None:  # inside a test run, like every client
+        raise _Failed(
+            f"not contacted: the weespin pytest plugin keeps test runs off {base_url} "
+            "(not this machine)",
+            "point --base-url at a local collector, or run pytest with --weespin-allow-network",
+        )
     try:
         response = httpx.get(base_url.rstrip("/") + "/api/events?limit=1", timeout=timeout)
     except httpx.HTTPError as exc:
