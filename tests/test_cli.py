@@ -92,6 +92,16 @@ def test_events_prints_a_table_by_default(
     assert row.endswith('amount=19.99 note="two words"')
 
 
+def test_the_table_quotes_strings_that_read_like_numbers(
+    collector: Collector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    send(collector, "order", payload={"zip": "019", "n": 19, "flag": "true", "plan": "pro"})
+
+    _, out, _ = run(capsys, "events", "--base-url", collector.url)
+
+    assert out.splitlines()[1].endswith('zip="019" n=19 flag="true" plan=pro')
+
+
 def test_events_says_so_when_there_are_none(
     collector: Collector, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -337,7 +347,7 @@ def test_send_reports_what_was_stored_redacted(
 
     assert status == 0, out
     assert collector.events()[0]["payload"]["password"] == "[REDACTED]"
-    assert "redacted (sensitive data, policy 'redact'): password" in out
+    assert "redacted (sensitive data, policy 'redact'): stored as password='[REDACTED]'" in out
     assert "hunter2" not in out.split("sent 'signup'")[1]
 
 

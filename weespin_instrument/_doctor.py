@@ -150,12 +150,9 @@ def send_one(
     out.write(f"sent {name!r} event_id={event.event_id} to {settings.base_url}\n")
     changed = [key for key, value in payload.items() if event.payload.get(key, value) != value]
     if changed:
+        stored = ", ".join(f"{key}={event.payload.get(key, '(left out)')!r}" for key in changed)
         out.write(
-            f"redacted (sensitive data, policy {settings.sensitive_data!r}): "
-            + ", ".join(changed)
-            + ": stored as "
-            + ", ".join(f"{key}={event.payload[key]!r}" for key in changed)
-            + "\n"
+            f"redacted (sensitive data, policy {settings.sensitive_data!r}): stored as {stored}\n"
         )
     return 0
 
