@@ -306,7 +306,8 @@ def test_send_delivers_one_event_and_prints_how_each_value_was_typed(
     assert "  quantity = 2  (int)" in out.splitlines()
     assert "  gift = True  (bool)" in out.splitlines()
     assert "  currency = 'EUR'  (str)" in out.splitlines()
-    assert out.splitlines()[-1].startswith("sent 'purchase' event_id=")
+    assert out.splitlines()[-2].startswith("sent 'purchase' event_id=")
+    assert out.splitlines()[-1] == f"see it: weespin-instrument events, or {collector.url}/"
     assert SECRET not in out
 
 

@@ -148,6 +148,8 @@ def send_one(
         out.write(f"not sent ({reason}): {stats.last_error or 'see the log above'}\n")
         return 1
     out.write(f"sent {name!r} event_id={event.event_id} to {settings.base_url}\n")
+    if is_local_url(settings.base_url):
+        out.write(f"see it: weespin-instrument events, or {settings.base_url.rstrip('/')}/\n")
     changed = [key for key, value in payload.items() if event.payload.get(key, value) != value]
     if changed:
         stored = ", ".join(f"{key}={event.payload.get(key, '(left out)')!r}" for key in changed)
