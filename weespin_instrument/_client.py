@@ -74,7 +74,11 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
-        self._scrub = Scrubber(settings.sensitive_data)
+        self._scrub = Scrubber(
+            settings.sensitive_data,
+            sensitive_keys=settings.sensitive_keys,
+            sensitive_patterns=settings.sensitive_patterns,
+        )
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -251,7 +255,7 @@ class Client:
                 origin,
                 span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+            redacted = self._scrub.scrub_event(event, origin=origin)
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it
@@ -327,14 +331,17 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
-        if self.awaiting_device.count:
-            self.awaiting_device.wait(timeout)
-            for event in self.awaiting_device.abandon():
-                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
-        delivered = transport.flush(timeout)
+        # Events waiting for a web visitor's device (see devices.VisitorDevice) first.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = self.awaiting_device.wait(timeout) if self.awaiting_device.count else True
+        for event in self.awaiting_device.abandon():
+            self.reporter.dropped("shutdown", event=event)
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
+        delivered = transport.flush(timeout) and waited
         transport.close(0.0 if not delivered else timeout)
         self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
@@ -391,6 +398,10 @@ class Client:
         )
 
     def _start_transport(self) -> Transport:
+        if self._misconfigured is not None:
+            # Never a transport on settings that fell back from a bad environment (the
+            # default base URL, say): what uses the transport directly is refused too.
+            raise self._misconfigured
         if self._unconfigured is not None:
             raise self._unconfigured
         with self._transport_lock:
