@@ -98,6 +98,7 @@ DROP_REASONS: Mapping[str, DropReason] = _reasons(
     DropReason("extraction_failed", False, False, WARNING, "a payload_from path failed"),
     DropReason("sensitive_data", False, False, WARNING, "sensitive data, policy drop_event"),
     DropReason("not_configured", False, False, WARNING, "no API key or no usable settings"),
+    DropReason("misconfigured", False, False, ERROR, "a bad environment variable (logged once)"),
     DropReason("queue_full", False, False, WARNING, "the queue was full (per overflow)"),
     DropReason("closed", False, False, WARNING, "tracked after shutdown()"),
     DropReason("unauthorized", True, True, DEBUG, "the key was refused (401/403)"),
