@@ -8,7 +8,8 @@ same way; see docs/web.md for Celery itself):
 - ``device_store=FileDeviceStore(...)``: every worker process, and the next run of the
   service, uses one device for the service, instead of one per process;
 - each job runs inside ``weespin.identify(user_id=...)`` (the Celery integration does this
-  from the task's headers) and ``weespin.flushing()``: its events have left when it returns.
+  from the task's headers);
+- nothing to do at the end: each worker process delivers what it tracked as it exits.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from weespin_instrument.collector import Collector
 from weespin_instrument.web import preload
 
 
-@weespin.flushing(timeout=5.0)
 def run_job(job: tuple[str, int]) -> int:
     user, n = job
     with weespin.identify(user_id=user):
@@ -37,8 +37,10 @@ def main() -> None:
         weespin.configure(api_key="worker-example-key", base_url=collector.url, device_store=store)
         preload()
         jobs = [(f"u_{n % 3}", n) for n in range(9)]
-        with multiprocessing.get_context("fork").Pool(3) as pool:
-            pids = set(pool.map(run_job, jobs))
+        pool = multiprocessing.get_context("fork").Pool(3)
+        pids = set(pool.map(run_job, jobs))
+        pool.close()  # the workers end normally (not `with Pool()`, which terminates them)
+        pool.join()
         weespin.shutdown()
         rows = collector.events()
         print(f"{len(jobs)} jobs on {len(pids)} worker processes; events stored:")

@@ -6,6 +6,7 @@ import atexit
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["TRANSPORT_NAMES", "Client"]
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
-EXIT_DRAIN_TIMEOUT = Settings.exit_timeout
+EXIT_DRAIN_TIMEOUT: float = Settings._field_defaults["exit_timeout"]
 
 
 def _make_transport(name: str, settings: Settings) -> Transport:
@@ -275,7 +276,12 @@ class Client:
             return False
         transport = self._transport
         if transport is None:
-            return True
+            if not self.settings.outbox or self._closed:
+                return True
+            try:  # rows a dead process left in the outbox wait for a sender: start it
+                transport = self._start_transport()
+            except ConfigurationError:
+                return True
         delivered = transport.flush(
             None if deadline is None else max(0.0, deadline - time.monotonic())
         )
@@ -325,14 +331,17 @@ class Client:
         with self._transport_lock:
             transport, self._closed = self._transport, True
         _clients_to_drain.discard(self)
-        if self.awaiting_device.count:
-            self.awaiting_device.wait(timeout)
-            for event in self.awaiting_device.abandon():
-                self.reporter.dropped("shutdown", event=event)
         if transport is None:
             return True
         before = self.reporter.snapshot().dropped.get("shutdown", 0)
-        delivered = transport.flush(timeout)
+        # Events waiting for a web visitor's device (see devices.VisitorDevice) first.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = self.awaiting_device.wait(timeout) if self.awaiting_device.count else True
+        for event in self.awaiting_device.abandon():
+            self.reporter.dropped("shutdown", event=event)
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
+        delivered = transport.flush(timeout) and waited
         transport.close(0.0 if not delivered else timeout)
         self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
         left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
@@ -422,6 +431,12 @@ class Client:
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
+            # Dropped without shutdown(): deliver what it holds (bounded), then stop its
+            # sender and close its sockets, off the thread that happened to collect it.
+            retire = weakref.finalize(
+                self, _retire_transport, transport, self.settings.exit_timeout
+            )
+            retire.atexit = False  # at exit, the exit drain does it (and reports what is left)
             _workers.install(_drain_at_exit)  # worker processes that skip atexit drain too
             return transport
 
@@ -450,10 +465,30 @@ def _user_object_error(name: object, origin: str | None, exc: Exception) -> Inva
 
 
 #: Clients whose transport started and that were not shut down: the exit hook drains them.
-#: Strong references: a client dropped without shutdown() still gets its events delivered.
-_clients_to_drain: set[Client] = set()
+#: Weak references: a client dropped without shutdown() is retired by its finalizer.
+_clients_to_drain: weakref.WeakSet[Client] = weakref.WeakSet()
 #: Threads shutting down clients replaced by configure(): the exit hook waits for them.
 _retiring: set[threading.Thread] = set()
+
+
+def _retire_transport(transport: Transport, timeout: float) -> None:
+    """The finalizer of a client collected without shutdown(): close its transport."""
+
+    def retire() -> None:
+        try:
+            transport.flush(timeout)
+            transport.close(timeout)
+        except Exception:
+            logger.exception("weespin: error while closing a client dropped without shutdown()")
+        finally:
+            _retiring.discard(threading.current_thread())
+
+    thread = threading.Thread(target=retire, name="weespin-retire", daemon=True)
+    _retiring.add(thread)
+    try:
+        thread.start()
+    except RuntimeError:  # the interpreter is exiting: the exit drain has run
+        _retiring.discard(thread)
 
 
 @atexit.register

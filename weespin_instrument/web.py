@@ -248,16 +248,25 @@ class _UserId:
         try:
             value = self.func(source)
         except Exception as exc:
-            if not self._warned:
-                self._warned = True
-                logger.warning(
-                    "weespin: %s user_id callable raised %s: %s; events go without a user id",
-                    self.where,
-                    type(exc).__name__,
-                    exc,
-                )
+            self._warn(f"raised {type(exc).__name__}")
             return None
-        return None if value is None or value == "" else str(value)
+        if value is None or value == "":
+            return None
+        if type(value) is str:
+            return value
+        if type(value) is int:
+            return str(value)
+        self._warn(f"returned a {type(value).__name__}, not a str, an int or None")
+        return None
+
+    def _warn(self, what: str) -> None:
+        if not self._warned:  # once: the callable is the same for every request
+            self._warned = True
+            logger.warning(
+                "weespin: the %s user_id callable %s; events go without a user id",
+                self.where,
+                what,
+            )
 
 
 def identity_for(visit: Visit, user_id: str | None) -> Identity:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,10 @@ def no_default() -> Iterator[None]:
     with default_client(None):
         yield
     weespin.shutdown(timeout=5.0)
+
+
+def sender_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "weespin-sender"]
 
 
 def checkout_rule() -> SpanRule:
@@ -48,6 +53,7 @@ def serve_checkout(tracing: Tracing, total: float) -> None:
 def test_configure_and_install_share_one_sender_one_device_and_flush_waits_for_spans(
     tracing: Tracing, collector: Collector, no_default: None
 ) -> None:
+    senders_before = set(sender_threads())
     weespin.configure(api_key=KEY, base_url=collector.url)
     install(tracing.provider, rules=[checkout_rule()])
 
@@ -64,6 +70,7 @@ def test_configure_and_install_share_one_sender_one_device_and_flush_waits_for_s
     assert len(collector.events("purchase")) == 10  # all of them reached the collector
     assert len(collector.events("add_to_cart")) == 10
     assert collector.stats()["init_requests"] == 1  # one device for the process
+    assert len(set(sender_threads()) - senders_before) == 1  # one sender thread
     stats = weespin.stats()
     assert (stats.tracked, stats.sent, stats.queued, stats.in_flight) == (20, 20, 0, 0)
     collector.set_latency(0)
@@ -134,3 +141,19 @@ def test_options_given_to_the_transport_win_over_configure(
     assert weespin.flush(timeout=10.0) is True
     assert (transport.settings.base_url, transport.max_queue) == (collector.url, 7)
     assert [e["event_name"] for e in collector.events()] == ["signup"]
+
+
+def test_with_span_events_only_stats_count_what_the_processor_still_holds(
+    tracing: Tracing, collector: Collector, no_default: None
+) -> None:
+    weespin.configure(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    install(tracing.provider)
+    collector.set_latency(300)
+    with tracing.tracer.start_as_current_span("request"):
+        weespin.track("signup")
+    stats = weespin.stats()
+    assert stats.queued + stats.in_flight == 1  # handed to the processor, not delivered yet
+    assert weespin.flush(timeout=10.0) is True
+    stats = weespin.stats()
+    assert (stats.sent, stats.queued, stats.in_flight) == (1, 0, 0)
+    collector.set_latency(0)

@@ -296,3 +296,25 @@ async def test_a_real_uvicorn_server_gives_one_device_per_visitor_under_concurre
         assert len(mine) == 5
         assert {e["user_id"] for e in mine} == {f"u_{n}"}
         await browser.aclose()
+
+
+async def test_under_the_weespin_events_fixture_requests_are_captured_without_any_init(
+    weespin_events: Any, collector: Collector
+) -> None:
+    app = make_app()
+    async with visitor(app) as jar:
+        answer = await jar.post("/checkout", params={"link_id": "lnk_t"}, headers={"x-user": "u_t"})
+    assert "weespin_device_id" not in answer.headers.get("set-cookie", "")
+    weespin_events.assert_tracked("purchase", user_id="u_t", link_id="lnk_t", device_id=None)
+    assert init_requests(collector) == 0
+
+
+async def test_a_user_id_callable_returning_something_else_than_a_string_is_ignored_once(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(user_id=lambda scope: object())
+    async with visitor(app) as jar:
+        for _ in range(2):
+            assert (await jar.post("/checkout")).json()["user_id"] is None
+    warnings = [r for r in caplog.records if "user_id callable returned a object" in r.message]
+    assert len(warnings) == 1

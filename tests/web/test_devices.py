@@ -113,3 +113,19 @@ def test_memory_transports_need_no_device(collector: Collector) -> None:
 def test_inside_a_test_run_new_device_id_refuses_hosts_other_than_this_machine() -> None:
     with pytest.raises(ConfigurationError, match="loopback hosts only"):
         new_device_id(Client(api_key=KEY, base_url="https://developer.weespin.io"))
+
+
+def test_events_still_waiting_for_a_visitors_device_at_shutdown_are_counted_once(
+    collector: Collector,
+) -> None:
+    client = Client(api_key=KEY, base_url=collector.url)
+    collector.set_latency(1500)
+    visitor = VisitorDevice()
+    with bound_identity(Identity(), visitor):
+        client.track("signup")
+    assert client.shutdown(timeout=0.2) is False
+    assert client.stats().dropped == {"shutdown": 1}
+    assert visitor.wait(10.0) is not None  # the init ends later: the event is not sent twice
+    assert client.stats().dropped == {"shutdown": 1}
+    assert client.stats().sent == 0
+    collector.set_latency(0)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _celery import celery_client, celery_worker, redis_server
 
 import weespin_instrument as weespin
 from weespin_instrument.celery import identity_from, identity_headers
 from weespin_instrument.collector import Collector
 from weespin_instrument.context import Identity, current_identity
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "celery-test-key"
 
 pytest.importorskip("celery")
@@ -54,66 +50,44 @@ def test_an_eager_task_runs_inside_the_enqueuers_identity(
     assert current_identity() == Identity()  # restored after the task
 
 
-@pytest.fixture
-def worker(redis_url: str, collector: Collector, tmp_path: Path) -> Iterator[str]:
-    """``celery worker --pool=prefork -c 2`` on the test's redis-server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEESPIN_")}
-    env.update(
-        WEESPIN_API_KEY=KEY,
-        WEESPIN_BASE_URL=collector.url,
-        CELERY_BROKER=redis_url,
-        PYTHONPATH=str(ROOT),
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.workers.celery_tasks",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=2",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield redis_url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+TASKS = """
+import os
+
+from celery import Celery
+
+import weespin_instrument as weespin
+import weespin_instrument.celery
+
+app = Celery("tasks", broker=os.environ["CELERY_BROKER_URL"])
+app.conf.update(task_ignore_result=True, worker_hijack_root_logger=False)
+weespin.configure(api_key="{key}", base_url="{url}")
+weespin_instrument.celery.install()
+
+
+@app.task(name="tasks.send_receipt")
+def send_receipt(order_id):
+    weespin.track("receipt_sent", {{"order_id": order_id, "pid": os.getpid()}})
+"""
 
 
 def test_a_prefork_worker_tracks_with_the_identity_of_each_enqueuing_request(
-    worker: str, collector: Collector, monkeypatch: pytest.MonkeyPatch
+    collector: Collector, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("CELERY_BROKER", worker)
-    from tests.workers import celery_tasks
+    import weespin_instrument.celery
 
-    celery_tasks.app.conf.broker_url = worker
-    for n in range(4):
-        with weespin.identify(user_id=f"u_{n}", link_id=f"lnk_{n}"):
-            celery_tasks.send_receipt.delay(f"order-{n}")
-    celery_tasks.send_receipt.delay("order-anonymous")
-    events = collector.wait_for(5, name="receipt_sent", timeout=60)
+    tasks = TASKS.format(key=KEY, url=collector.url)
+    with redis_server() as broker, celery_worker(tmp_path, tasks, broker, "--concurrency=2"):
+        app = celery_client(broker)
+        weespin_instrument.celery.install()  # the enqueuing side: this process
+        for n in range(4):
+            with weespin.identify(user_id=f"u_{n}", link_id=f"lnk_{n}"):
+                app.send_task("tasks.send_receipt", args=(f"order-{n}",), ignore_result=True)
+        app.send_task("tasks.send_receipt", args=("order-anonymous",), ignore_result=True)
+        events = collector.wait_for(5, name="receipt_sent", timeout=60)
+        app.close()
     by_order = {e["payload"]["order_id"]: e for e in events}
     for n in range(4):
         event = by_order[f"order-{n}"]
         assert (event["user_id"], event["link_id"]) == (f"u_{n}", f"lnk_{n}")
-    assert (by_order["order-anonymous"]["user_id"], by_order["order-anonymous"]["link_id"]) == (
-        None,
-        None,
-    )
-    celery_tasks.app.close()
+    anonymous = by_order["order-anonymous"]
+    assert (anonymous["user_id"], anonymous["link_id"]) == (None, None)

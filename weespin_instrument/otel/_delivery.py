@@ -21,9 +21,10 @@ from ._transport import SpanEventTransport
 
 if TYPE_CHECKING:
     from .._client import Client
+    from .._reporting import Reporter
     from ..transports import Transport
 
-__all__ = ["Delivery", "flush_live_deliveries"]
+__all__ = ["Delivery", "flush_live_deliveries", "pending_in_deliveries"]
 
 #: Seconds a replaced transport (the default client changed) gets to drain, off-thread.
 RETIRE_TIMEOUT = 5.0
@@ -134,3 +135,16 @@ def flush_live_deliveries(timeout: float | None) -> bool:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         ok = delivery.flush(remaining) and ok
     return ok
+
+
+def pending_in_deliveries(reporter: Reporter) -> tuple[int, int]:
+    """``(queued, in_flight)`` of the transports processors built for ``reporter``'s client."""
+    queued = in_flight = 0
+    for delivery in list(_live):
+        transport = delivery._transport
+        if not delivery._owned or not isinstance(transport, BaseTransport):
+            continue
+        if transport.reporter is reporter:
+            waiting, sending = transport.pending()
+            queued, in_flight = queued + waiting, in_flight + sending
+    return queued, in_flight

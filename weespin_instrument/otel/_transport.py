@@ -140,8 +140,12 @@ class SpanEventTransport(BaseTransport):
             self.fallback.close(remaining)
 
     def pending(self) -> tuple[int, int]:
+        from ._delivery import pending_in_deliveries
+
         fallback = self.fallback
-        return fallback.pending() if isinstance(fallback, BaseTransport) else (0, 0)
+        queued, in_flight = fallback.pending() if isinstance(fallback, BaseTransport) else (0, 0)
+        waiting, sending = pending_in_deliveries(self.reporter)  # what processors hold for us
+        return queued + waiting, in_flight + sending
 
     def _send_on_own_span(self, event: Event) -> None:
         tracer = self._tracer
