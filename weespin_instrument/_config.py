@@ -223,14 +223,12 @@ class Settings(NamedTuple):
         except ConfigurationError as exc:
             # Two flags still count when the environment says them clearly: strict mode (the
             # error is then raised at the call) and disabled (nothing to report then).
-            flags: dict[str, Any] = {}
-            for name, variable in (("strict", ENV_STRICT), ("disabled", ENV_DISABLED)):
-                if options.get(name) is None:
-                    try:
-                        flags[name] = _env_flag(env, variable)
-                    except ConfigurationError:
-                        flags[name] = False
-            return alone._replace(**flags), exc
+            strict, disabled = alone.strict, alone.disabled
+            if options.get("strict") is None:
+                strict = _lenient_flag(env, ENV_STRICT)
+            if options.get("disabled") is None:
+                disabled = _lenient_flag(env, ENV_DISABLED)
+            return alone._replace(strict=strict, disabled=disabled), exc
 
     def _check(self) -> None:
         self._check_base_url()
@@ -312,6 +310,13 @@ class Settings(NamedTuple):
             raise ConfigurationError(
                 f"outbox must be a file path (set it with configure(outbox=...) or {ENV_OUTBOX})."
             )
+
+
+def _lenient_flag(environ: Mapping[str, str], name: str) -> bool:
+    try:
+        return _env_flag(environ, name)
+    except ConfigurationError:
+        return False
 
 
 def _is_printable(key: str) -> bool:
