@@ -92,6 +92,16 @@ def test_events_prints_a_table_by_default(
     assert row.endswith('amount=19.99 note="two words"')
 
 
+def test_the_table_quotes_strings_that_read_like_numbers(
+    collector: Collector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    send(collector, "order", payload={"zip": "019", "n": 19, "flag": "true", "plan": "pro"})
+
+    _, out, _ = run(capsys, "events", "--base-url", collector.url)
+
+    assert out.splitlines()[1].endswith('zip="019" n=19 flag="true" plan=pro')
+
+
 def test_events_says_so_when_there_are_none(
     collector: Collector, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -296,7 +306,8 @@ def test_send_delivers_one_event_and_prints_how_each_value_was_typed(
     assert "  quantity = 2  (int)" in out.splitlines()
     assert "  gift = True  (bool)" in out.splitlines()
     assert "  currency = 'EUR'  (str)" in out.splitlines()
-    assert out.splitlines()[-1].startswith("sent 'purchase' event_id=")
+    assert out.splitlines()[-2].startswith("sent 'purchase' event_id=")
+    assert out.splitlines()[-1] == f"see it: weespin-instrument events, or {collector.url}/"
     assert SECRET not in out
 
 
@@ -337,7 +348,7 @@ def test_send_reports_what_was_stored_redacted(
 
     assert status == 0, out
     assert collector.events()[0]["payload"]["password"] == "[REDACTED]"
-    assert "redacted (sensitive data, policy 'redact'): password" in out
+    assert "redacted (sensitive data, policy 'redact'): stored as password='[REDACTED]'" in out
     assert "hunter2" not in out.split("sent 'signup'")[1]
 
 
@@ -376,7 +387,10 @@ def test_send_reads_the_key_from_a_file(
 
 
 def test_doctor_says_where_each_setting_came_from_and_recognises_a_local_collector(
-    collector: Collector, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    collector: Collector,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("WEESPIN_API_KEY", SECRET)
     status, out, _ = run(capsys, "doctor", "--base-url", collector.url)
@@ -400,6 +414,18 @@ def test_doctor_says_where_each_setting_came_from_and_recognises_a_local_collect
     _, out, _ = run(capsys, "doctor", "--api-key", SECRET)
     assert f"base_url={collector.url} (from WEESPIN_BASE_URL)" in out
     assert "api_key=…9876 (from --api-key)" in out
+
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET)
+    monkeypatch.delenv("WEESPIN_BASE_URL")
+    status, out, _ = run(capsys, "doctor", "--api-key-file", str(key_file))
+    assert f"api_key=…9876 (from --api-key-file {key_file})" in out
+    assert "base_url=https://developer.weespin.io (from default)" in out
+    assert (status, out.splitlines()[1]) == (
+        1,
+        "FAIL server: not contacted: the weespin pytest plugin keeps test runs off "
+        "https://developer.weespin.io (not this machine)",
+    ), "no request to the real API from a test"
 
 
 def test_doctor_sends_its_test_event_only_when_asked(

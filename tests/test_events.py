@@ -112,3 +112,15 @@ def test_the_ready_models_keep_extra_fields_and_check_the_ones_they_name(
     weespin_events.assert_tracked("share_link", channel="email", campaign="spring")
     with pytest.raises(weespin.InvalidEventError, match="amount"):
         weespin.track(events.PURCHASE, {"amount": -1, "currency": "EUR"}, schema=events.Purchase)
+
+
+def test_events_is_reachable_from_the_package_without_slowing_its_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, weespin_instrument as w; assert 'pydantic' not in sys.modules; "
+        "assert w.events.PURCHASE == 'purchase'; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "ok\n", done.stderr

@@ -179,3 +179,25 @@ def test_configure_does_not_wait_for_the_previous_clients_shutdown() -> None:
             old.shutdown(timeout=0.0)
     finally:
         server.close()
+
+
+def test_a_misconfigured_client_never_starts_a_transport_on_fallback_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEESPIN_BASE_URL", "127.0.0.1:8765")  # no scheme
+    client = Client(api_key=KEY)
+    with pytest.raises(ConfigurationError, match="WEESPIN_BASE_URL"):
+        client.transport  # noqa: B018 - what the OpenTelemetry bridge reads
+    assert client.track("signup") is None
+    assert client.stats().dropped == {"misconfigured": 1}
+
+
+def test_a_clear_disabled_flag_still_counts_when_another_variable_is_bad(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEESPIN_DISABLED", "1")
+    monkeypatch.setenv("WEESPIN_STRICT", "maybe")
+    client = Client()
+    assert client.settings.disabled
+    assert client.track("signup") is None
+    assert client.stats().tracked == 0

@@ -80,4 +80,8 @@ def __getattr__(name: str) -> Any:
         from . import _decorators
 
         return getattr(_decorators, name)
+    if name == "events":  # the common names and their models: pydantic, on first use
+        import importlib
+
+        return importlib.import_module(f"{__name__}.events")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

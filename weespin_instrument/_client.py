@@ -6,6 +6,7 @@ import atexit
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["TRANSPORT_NAMES", "Client"]
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
-EXIT_DRAIN_TIMEOUT = Settings.exit_timeout
+EXIT_DRAIN_TIMEOUT: float = Settings._field_defaults["exit_timeout"]
 
 
 def _make_transport(name: str, settings: Settings) -> Transport:
@@ -73,7 +74,11 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
-        self._scrub = Scrubber(settings.sensitive_data)
+        self._scrub = Scrubber(
+            settings.sensitive_data,
+            sensitive_keys=settings.sensitive_keys,
+            sensitive_patterns=settings.sensitive_patterns,
+        )
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -250,7 +255,7 @@ class Client:
                 origin,
                 span,
             )
-            event.payload, redacted = self._scrub(event.name, event.payload, origin=origin)
+            redacted = self._scrub.scrub_event(event, origin=origin)
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it
@@ -271,7 +276,12 @@ class Client:
             return False
         transport = self._transport
         if transport is None:
-            return True
+            if not self.settings.outbox or self._closed:
+                return True
+            try:  # rows a dead process left in the outbox wait for a sender: start it
+                transport = self._start_transport()
+            except ConfigurationError:
+                return True
         delivered = transport.flush(
             None if deadline is None else max(0.0, deadline - time.monotonic())
         )
@@ -388,6 +398,10 @@ class Client:
         )
 
     def _start_transport(self) -> Transport:
+        if self._misconfigured is not None:
+            # Never a transport on settings that fell back from a bad environment (the
+            # default base URL, say): what uses the transport directly is refused too.
+            raise self._misconfigured
         if self._unconfigured is not None:
             raise self._unconfigured
         with self._transport_lock:
@@ -417,6 +431,12 @@ class Client:
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
             self._transport = transport
             _clients_to_drain.add(self)
+            # Dropped without shutdown(): deliver what it holds (bounded), then stop its
+            # sender and close its sockets, off the thread that happened to collect it.
+            retire = weakref.finalize(
+                self, _retire_transport, transport, self.settings.exit_timeout
+            )
+            retire.atexit = False  # at exit, the exit drain does it (and reports what is left)
             _workers.install(_drain_at_exit)  # worker processes that skip atexit drain too
             return transport
 
@@ -445,10 +465,30 @@ def _user_object_error(name: object, origin: str | None, exc: Exception) -> Inva
 
 
 #: Clients whose transport started and that were not shut down: the exit hook drains them.
-#: Strong references: a client dropped without shutdown() still gets its events delivered.
-_clients_to_drain: set[Client] = set()
+#: Weak references: a client dropped without shutdown() is retired by its finalizer.
+_clients_to_drain: weakref.WeakSet[Client] = weakref.WeakSet()
 #: Threads shutting down clients replaced by configure(): the exit hook waits for them.
 _retiring: set[threading.Thread] = set()
+
+
+def _retire_transport(transport: Transport, timeout: float) -> None:
+    """The finalizer of a client collected without shutdown(): close its transport."""
+
+    def retire() -> None:
+        try:
+            transport.flush(timeout)
+            transport.close(timeout)
+        except Exception:
+            logger.exception("weespin: error while closing a client dropped without shutdown()")
+        finally:
+            _retiring.discard(threading.current_thread())
+
+    thread = threading.Thread(target=retire, name="weespin-retire", daemon=True)
+    _retiring.add(thread)
+    try:
+        thread.start()
+    except RuntimeError:  # the interpreter is exiting: the exit drain has run
+        _retiring.discard(thread)
 
 
 @atexit.register

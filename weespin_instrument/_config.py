@@ -221,13 +221,16 @@ class Settings(NamedTuple):
         try:
             return cls.resolve(env, **options), None
         except ConfigurationError as exc:
-            strict = alone.strict
-            if options.get("strict") is None:
-                try:
-                    strict = _env_flag(env, ENV_STRICT)
-                except ConfigurationError:
-                    strict = False
-            return alone._replace(strict=strict), exc
+            # Two flags still count when the environment says them clearly: strict mode (the
+            # error is then raised at the call) and disabled (nothing to report then).
+            flags = {}
+            for name, variable in (("strict", ENV_STRICT), ("disabled", ENV_DISABLED)):
+                if options.get(name) is None:
+                    try:
+                        flags[name] = _env_flag(env, variable)
+                    except ConfigurationError:
+                        flags[name] = False
+            return alone._replace(**flags), exc
 
     def _check(self) -> None:
         self._check_base_url()

@@ -15,7 +15,7 @@ from typing import NamedTuple, TextIO
 from ._api import WeespinAPI
 from ._client import Client
 from ._config import ENV_API_KEY, ENV_BASE_URL, Settings
-from ._guard import is_local_url
+from ._guard import blocked_reason, is_local_url
 from .errors import AuthenticationError, ConfigurationError, RejectedError, WeespinError
 
 __all__ = ["TYPE_SUFFIXES", "Field", "parse_field", "run_doctor", "send_one"]
@@ -148,14 +148,13 @@ def send_one(
         out.write(f"not sent ({reason}): {stats.last_error or 'see the log above'}\n")
         return 1
     out.write(f"sent {name!r} event_id={event.event_id} to {settings.base_url}\n")
+    if is_local_url(settings.base_url):
+        out.write(f"see it: weespin-instrument events, or {settings.base_url.rstrip('/')}/\n")
     changed = [key for key, value in payload.items() if event.payload.get(key, value) != value]
     if changed:
+        stored = ", ".join(f"{key}={event.payload.get(key, '(left out)')!r}" for key in changed)
         out.write(
-            f"redacted (sensitive data, policy {settings.sensitive_data!r}): "
-            + ", ".join(changed)
-            + ": stored as "
-            + ", ".join(f"{key}={event.payload[key]!r}" for key in changed)
-            + "\n"
+            f"redacted (sensitive data, policy {settings.sensitive_data!r}): stored as {stored}\n"
         )
     return 0
 
@@ -182,6 +181,12 @@ def _probe_collector(base_url: str, timeout: float) -> bool:
     """
     import httpx
 
+    if blocked_reason(base_url) is not None:  # inside a test run, like every client
+        raise _Failed(
+            f"not contacted: the weespin pytest plugin keeps test runs off {base_url} "
+            "(not this machine)",
+            "point --base-url at a local collector, or run pytest with --weespin-allow-network",
+        )
     try:
         response = httpx.get(base_url.rstrip("/") + "/api/events?limit=1", timeout=timeout)
     except httpx.HTTPError as exc:

@@ -88,7 +88,9 @@ def configure(**options: Unpack[Options]) -> Client:
 
     ``transport``: ``"background"`` (default), ``"sync"``, ``"console"``, ``"memory"``,
     ``"none"``, or an instance. ``sensitive_data``: ``"redact"`` (default),
-    ``"drop_event"``, ``"raise"`` or ``"off"``. ``send_metadata=False`` sends only the
+    ``"drop_event"``, ``"raise"`` or ``"off"``; ``sensitive_keys`` and ``sensitive_patterns``
+    extend the guard (see ``docs/payload-rules.md``). ``allow_insecure_http=True`` allows a
+    plain ``http://`` base URL to another host than this one. ``send_metadata=False`` sends only the
     fields the API documents (no ``event_id``, ``timestamp``, trace ids).
 
     Background transport (see ``docs/delivery.md``): ``max_queue`` (10,000 events held at

@@ -184,6 +184,8 @@ class Stats(NamedTuple):
     last_error: str | None = None
     #: Of ``in_flight``: requests cut off by ``shutdown()`` / exit; maybe delivered.
     in_flight_at_exit: int = 0
+    #: Events the outbox could not make durable (it failed); they are delivered from memory.
+    not_durable: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -321,6 +323,7 @@ class Reporter:
                 dropped=dict(self._dropped),
                 last_error=self._last_error,
                 in_flight_at_exit=self._counts["in_flight_at_exit"],
+                not_durable=self._counts["not_durable"],
             )
 
 

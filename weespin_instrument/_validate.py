@@ -133,8 +133,12 @@ _T_SENSITIVE_BY_KEY = (
     'payload, rename the key if it holds no secret, or set sensitive_data="off".'
 )
 _T_SENSITIVE_EXTRA_KEY = (
-    "is listed as sensitive (extra_keys entry {entry!r}). Sensitive data must not be sent; "
-    "remove it from the payload, or take the entry out of extra_keys."
+    "is listed as sensitive (sensitive_keys entry {entry!r}). Sensitive data must not be sent; "
+    "remove it from the payload, or take the entry out of sensitive_keys."
+)
+_T_SENSITIVE_BY_PATTERN = (
+    "matches the sensitive_patterns entry {entry!r}. Sensitive data must not be sent; remove "
+    "or mask it, or take the entry out of sensitive_patterns."
 )
 _T_SENSITIVE_BY_VALUE = (
     "contains what looks like {kind} (by value). Sensitive data must not be sent; remove or "

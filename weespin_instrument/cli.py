@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -388,12 +389,20 @@ def _shorten(text: str, *, width: int = 24, middle: bool = False) -> str:
     return text[: width - 1] + "…"
 
 
+_LOOKS_TYPED = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false|null")
+
+
 def _format_payload(payload: dict[str, Any]) -> str:
     parts = []
     for key, value in payload.items():
         if isinstance(value, bool):
             shown = "true" if value else "false"
-        elif isinstance(value, str) and value and not any(c in value for c in ' ="'):
+        elif (
+            isinstance(value, str)
+            and value
+            and not any(c in value for c in ' ="')
+            and not _LOOKS_TYPED.fullmatch(value)  # "019" keeps its quotes: it is not 19
+        ):
             shown = value
         else:
             shown = json.dumps(value, ensure_ascii=False)

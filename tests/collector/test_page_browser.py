@@ -73,6 +73,11 @@ def test_an_event_tracked_in_the_test_appears_on_the_page(collector: Collector, 
     assert len(received) == 8 and received.count(":") == 2, "compact time, hh:mm:ss"
     assert device == "ws_device_\u2026abcdef", "ids are shortened, the end kept"
     assert payload == "amount=19.99currency=EUR"
+    post(collector, "order", payload={"zip": "019", "n": 19, "flag": "true", "plan": "pro"})
+    page.wait_for(f"{ROW_NAMES}.length === 2")
+    assert page.evaluate("document.querySelector('#rows td.c-payload').textContent") == (
+        'zip="019"n=19flag="true"plan=pro'
+    ), "a string that reads like a number keeps its quotes"
     assert "UTC" in page.evaluate("document.querySelector('th.c-time').textContent")
     assert page.evaluate("document.querySelector('#rows td.c-device').title") == DEVICE
 

@@ -53,8 +53,9 @@ def test_events_of_a_killed_process_are_sent_by_the_next_one(
     tmp_path: Path, python: PythonRunner
 ) -> None:
     outbox = tmp_path / "outbox.sqlite"
-    kill_after_tracking(python, crashing_script(f"http://127.0.0.1:{free_port()}", outbox))
-    with Collector(db=tmp_path / "collector.sqlite") as collector:
+    port = free_port()  # the API is down while the first process runs, then comes back
+    kill_after_tracking(python, crashing_script(f"http://127.0.0.1:{port}", outbox))
+    with Collector(port=port, db=tmp_path / "collector.sqlite") as collector:
         process = python(restarted_script(collector.url, outbox))
         out, err = process.communicate(timeout=90)
         assert process.returncode == 0, err
@@ -77,3 +78,27 @@ def test_a_process_killed_mid_delivery_loses_nothing(tmp_path: Path, python: Pyt
         # At least once: an event in flight at the kill may be sent twice; stored once.
         rows = collector.events("open_app")
         assert sorted(r["payload"]["n"] for r in rows) == list(range(EVENTS))
+
+
+def test_a_new_process_that_only_flushes_sends_what_a_dead_one_left(
+    tmp_path: Path, python: PythonRunner
+) -> None:
+    outbox = tmp_path / "outbox.sqlite"
+    port = free_port()
+    kill_after_tracking(python, crashing_script(f"http://127.0.0.1:{port}", outbox))
+    with Collector(port=port, db=tmp_path / "collector.sqlite") as collector:
+        process = python(
+            f"""
+            import weespin_instrument as weespin
+            weespin.configure(
+                api_key={KEY!r}, base_url={collector.url!r}, device_id="ws_device_1",
+                outbox={str(outbox)!r},
+            )
+            assert weespin.flush(timeout=60.0)  # no event tracked: the outbox alone
+            print(weespin.stats().sent, flush=True)
+            """
+        )
+        out, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+        assert int(out) == EVENTS
+        assert len(collector.events("open_app")) == EVENTS

@@ -74,3 +74,33 @@ def test_jitter_stays_within_half_to_full_delay() -> None:
     breaker.failure(now=0.0)
     assert seen == [(1.0, 2.0)]
     assert breaker.blocked_for(now=0.0) == 1.0
+
+
+def test_repeat_failures_of_the_same_events_never_open_it() -> None:
+    breaker = CircuitBreaker(threshold=3, base=1.0, uniform=upper)
+    for _ in range(100):  # a few poison events failing again and again
+        breaker.failure(now=0.0, fresh=False)
+    assert not breaker.is_open
+
+
+def test_a_failed_probe_of_an_event_that_failed_before_does_not_reopen_it() -> None:
+    breaker = CircuitBreaker(threshold=1, base=1.0, uniform=upper)
+    breaker.failure(now=0.0)
+    assert breaker.blocked_for(now=1.0) == 0.0
+    breaker.started()
+    breaker.failure(now=1.0, fresh=False)  # a poison probe: says nothing about the API
+    assert breaker.state == "half_open" and breaker.blocked_for(now=1.0) == 0.0
+    breaker.started()
+    breaker.failure(now=1.0)  # a fresh event failing as the probe: still down
+    assert breaker.state == "open"
+
+
+def test_open_time_is_what_the_retry_budgets_leave_out() -> None:
+    breaker = CircuitBreaker(threshold=1, base=2.0, uniform=upper)
+    assert breaker.open_time(now=5.0) == 0.0
+    breaker.failure(now=10.0)  # open for 2 s
+    assert breaker.open_time(now=11.0) == 1.0
+    assert breaker.blocked_for(now=12.5) == 0.0  # half-open at 12.0
+    assert breaker.open_time(now=20.0) == 2.0
+    breaker.success(now=20.0)
+    assert breaker.open_time(now=30.0) == 2.0

@@ -66,10 +66,10 @@ def test_probes_rotate_so_an_outage_ends_even_when_poison_events_wait_first() ->
         return None
 
     with FaultServer(rule) as server:
-        client = background(server.url, max_retry_time=60.0, max_in_flight=8)
-        for n in range(8):
+        client = background(server.url, max_retry_time=60.0, max_in_flight=12)
+        for n in range(12):  # more fresh failures in a row than the breaker's threshold
             client.track("checkout", {"poison": True, "n": n})
-        assert wait_until(lambda: server.count() >= 8)  # they failed: the breaker opened
+        assert wait_until(lambda: server.count() >= 12)  # they failed: the breaker opened
         for n in range(100):
             client.track("open_app", {"n": n})
         broken.clear()  # the API is back; the poison events still fail

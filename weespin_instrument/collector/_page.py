@@ -158,8 +158,11 @@ SCRIPT = """\
     if (title) { td.title = title; }
     return td;
   }
+  // A string that reads like a number or a boolean keeps its quotes: "019" is not 19.
+  var LOOKS_TYPED = /^(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false|null)$/;
   function valueText(value) {
-    return typeof value === "string" ? value : JSON.stringify(value);
+    if (typeof value !== "string") { return JSON.stringify(value); }
+    return LOOKS_TYPED.test(value) ? JSON.stringify(value) : value;
   }
   function payloadCell(payload) {
     var td = document.createElement("td");

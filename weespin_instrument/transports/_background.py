@@ -142,10 +142,18 @@ class BackgroundTransport(BaseTransport):
         self.overflow: OverflowPolicy = settings.overflow
         self.block_timeout = settings.block_timeout
         self.max_in_flight = settings.max_in_flight
-        if settings.outbox != (os.fspath(self.outbox.path) if self.outbox is not None else None):
-            from ._outbox import Outbox
+        if settings.outbox is None:
+            self.outbox = None
+        else:
+            from ._outbox import Outbox, destination_of  # sqlite3: only with an outbox
 
-            self.outbox = None if settings.outbox is None else Outbox(settings.outbox)
+            destination = destination_of(settings.base_url, settings.api_key)
+            current = self.outbox
+            if current is None or (os.fspath(current.path), current.destination) != (
+                settings.outbox,
+                destination,
+            ):
+                self.outbox = Outbox(settings.outbox, destination=destination)
         max_event_age = self._max_event_age
         if max_event_age is _DEFAULT:
             max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
@@ -168,8 +176,8 @@ class BackgroundTransport(BaseTransport):
         items = inbox.items
         if len(items) + inbox.taken >= self.max_queue and not self._make_room(event, inbox):
             return
-        if self.outbox is not None:
-            self.outbox.add(event)
+        if self.outbox is not None and not self.outbox.add(event):
+            self.reporter.count("not_durable")  # still delivered, from memory
         items.append(event)
         if inbox.idle:
             inbox.idle = False
