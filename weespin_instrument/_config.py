@@ -223,7 +223,7 @@ class Settings(NamedTuple):
         except ConfigurationError as exc:
             # Two flags still count when the environment says them clearly: strict mode (the
             # error is then raised at the call) and disabled (nothing to report then).
-            flags = {}
+            flags: dict[str, Any] = {}  # bools; _replace takes any field
             for name, variable in (("strict", ENV_STRICT), ("disabled", ENV_DISABLED)):
                 if options.get(name) is None:
                     try:
