@@ -8,7 +8,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
@@ -17,6 +17,7 @@ from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from ._validate import checked_name, validate_identities
 from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
@@ -142,11 +143,13 @@ class Client:
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
+        checked: bool = False,
     ) -> Event | None:
-        """The pipeline behind every tracked call: enrich + validate, scrub, transport.
+        """The pipeline behind every tracked call: :meth:`prepare` the event, then send it.
 
         ``origin`` names the instrumented function, for error messages and logs; ``span``
         is the OpenTelemetry span current when the tracked call started (default: now).
+        ``checked``: see :meth:`prepare`.
         """
         settings = self.settings
         if settings.disabled:
@@ -165,6 +168,7 @@ class Client:
                 origin=origin,
                 span=span,
                 schema=schema,
+                checked=checked,
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -231,31 +235,31 @@ class Client:
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
+        checked: bool = False,
     ) -> Event:
-        """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
+        """Extract, validate, enrich and scrub, without sending: the event :meth:`emit` sends.
 
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
         delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
-        validates and coerces the payload before the API's rules.
+        validates and coerces the payload before the API's rules. ``checked``: the name was
+        validated already and the payload is the caller's own dict (``@track_event``'s plan).
         """
         settings = self.settings
         try:
-            if schema is not None:
+            if schema is not None:  # extract: the user's model first
                 from .events import validate_payload
 
                 payload = validate_payload(schema, name, payload)
+            # validate what the call gave, then enrich with what the context knows
+            event_name = cast(str, name) if checked else checked_name(name, origin)
+            ids = validate_identities(event_name, user_id, link_id, device_id, origin)
             event = build_event(
-                name,
-                payload,
-                user_id,
-                link_id,
-                device_id,
-                settings.device_id,
-                settings.trace_correlation,
-                origin,
-                span,
+                event_name, payload, *ids, settings.device_id, settings.trace_correlation, span
             )
-            redacted = self._scrub.scrub_event(event, origin=origin)
+            # validate and scrub: one pass over the payload
+            redacted = self._scrub.clean(
+                event, payload, origin=origin, owned=checked and schema is None
+            )
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it
