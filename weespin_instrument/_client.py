@@ -8,11 +8,11 @@ import time
 import warnings
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from . import _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
-from ._context import current_visitor
+from ._context import _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
@@ -143,14 +143,27 @@ class Client:
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
-        checked: bool = False,
     ) -> Event | None:
         """The pipeline behind every tracked call: :meth:`prepare` the event, then send it.
 
         ``origin`` names the instrumented function, for error messages and logs; ``span``
         is the OpenTelemetry span current when the tracked call started (default: now).
-        ``checked``: see :meth:`prepare`.
         """
+        return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
+
+    def _pipeline(
+        self,
+        name: object,
+        payload: object,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+        checked: bool = False,
+    ) -> Event | None:
+        # emit() with positional arguments: what @track_event's generated wrapper calls.
         settings = self.settings
         if settings.disabled:
             return None
@@ -159,16 +172,8 @@ class Client:
             self._drop_misconfigured(name, origin)
             return None
         try:
-            event = self.prepare(
-                name,
-                payload,
-                user_id=user_id,
-                link_id=link_id,
-                device_id=device_id,
-                origin=origin,
-                span=span,
-                schema=schema,
-                checked=checked,
+            event = self._prepare(
+                name, payload, user_id, link_id, device_id, origin, span, schema, checked
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -188,6 +193,79 @@ class Client:
             event_name = _plain_name(name)
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
+        return self._send(event, origin, transport)
+
+    def prepare(
+        self,
+        name: object,
+        payload: Mapping[str, Any] | None,
+        *,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+    ) -> Event:
+        """Extract, validate, enrich and scrub, without sending: the event :meth:`emit` sends.
+
+        Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
+        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
+        validates and coerces the payload before the API's rules.
+        """
+        return self._prepare(name, payload, user_id, link_id, device_id, origin, span, schema)
+
+    def _prepare(
+        self,
+        name: object,
+        payload: object,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+        checked: bool = False,
+    ) -> Event:
+        # The pipeline, in order. ``checked``: @track_event validated the name when it
+        # decorated, and the payload is a dict it built (no copy needed).
+        settings = self.settings
+        try:
+            if schema is not None:  # extract: through the user's model first
+                from .events import validate_payload
+
+                payload = validate_payload(schema, name, payload)  # type: ignore[arg-type]
+            # validate what the call gave
+            event_name: str = name if checked else checked_name(name, origin)  # type: ignore[assignment]
+            if user_id is not None or link_id is not None or device_id is not None:
+                user_id, link_id, device_id = validate_identities(
+                    event_name, user_id, link_id, device_id, origin
+                )
+            # enrich with what the context knows
+            event = build_event(
+                event_name,
+                payload,
+                user_id,
+                link_id,
+                device_id,
+                settings.device_id,
+                settings.trace_correlation,
+                span,
+            )
+            # validate and scrub: one pass over the payload
+            redacted = self._scrub.clean(
+                event, payload, origin=origin, owned=checked and schema is None
+            )
+        except InvalidEventError:
+            raise
+        except Exception as exc:  # a user's object raised where nothing more precise caught it
+            raise _user_object_error(name, origin, exc) from exc
+        if redacted:
+            self.reporter.count("redacted", redacted)
+        return event
+
+    def _send(self, event: Event, origin: str | None, transport: Transport) -> Event | None:
+        """The last step: hand ``event`` to the transport, unless this client may not."""
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
@@ -196,10 +274,10 @@ class Client:
 
             block(self.reporter, event, self._blocked, origin)
             return None
-        if settings.on_error is not None:
+        if self.settings.on_error is not None:
             self.reporter.note_event(event)
         if event.device_id is None and getattr(transport, "needs_api", False):
-            visitor = current_visitor()
+            visitor = _visitor.get()
             if visitor is not None:  # a web visitor whose device is not known yet
                 visitor.hold(self, event, origin)
                 return event
@@ -222,50 +300,6 @@ class Client:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
-        return event
-
-    def prepare(
-        self,
-        name: object,
-        payload: Mapping[str, Any] | None,
-        *,
-        user_id: object = None,
-        link_id: object = None,
-        device_id: object = None,
-        origin: str | None = None,
-        span: Any = _CURRENT_SPAN,
-        schema: type[BaseModel] | None = None,
-        checked: bool = False,
-    ) -> Event:
-        """Extract, validate, enrich and scrub, without sending: the event :meth:`emit` sends.
-
-        Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
-        validates and coerces the payload before the API's rules. ``checked``: the name was
-        validated already and the payload is the caller's own dict (``@track_event``'s plan).
-        """
-        settings = self.settings
-        try:
-            if schema is not None:  # extract: the user's model first
-                from .events import validate_payload
-
-                payload = validate_payload(schema, name, payload)
-            # validate what the call gave, then enrich with what the context knows
-            event_name = cast(str, name) if checked else checked_name(name, origin)
-            ids = validate_identities(event_name, user_id, link_id, device_id, origin)
-            event = build_event(
-                event_name, payload, *ids, settings.device_id, settings.trace_correlation, span
-            )
-            # validate and scrub: one pass over the payload
-            redacted = self._scrub.clean(
-                event, payload, origin=origin, owned=checked and schema is None
-            )
-        except InvalidEventError:
-            raise
-        except Exception as exc:  # a user's object raised where nothing more precise caught it
-            raise _user_object_error(name, origin, exc) from exc
-        if redacted:
-            self.reporter.count("redacted", redacted)
         return event
 
     def flush(self, timeout: float | None = 5.0) -> bool:

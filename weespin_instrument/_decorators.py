@@ -157,24 +157,13 @@ class _Recipe:
             and self.link_get is None
         )
 
-    def send(self, client: Client, payload: dict[str, Any], span: Any) -> None:
-        """Track a returned call's event, its payload built already. Never raises outside
-        strict mode (the inlined form of :meth:`emit`)."""
-        try:
-            client.emit(
-                self.name,
-                payload,
-                origin=self.origin,
-                span=span,
-                schema=self.schema,
-                checked=self.name_checked,
-            )
-        except WeespinError as exc:
-            if client.settings.strict:
-                raise
-            client.reporter.dropped(
-                "extraction_failed", event_name=self.name, error=exc, origin=self.origin
-            )
+    def failed(self, client: Client, exc: WeespinError) -> None:
+        """What the generated wrapper does when its inlined :meth:`emit` raised ``exc``."""
+        if client.settings.strict:
+            raise exc
+        client.reporter.dropped(
+            "extraction_failed", event_name=self.name, error=exc, origin=self.origin
+        )
 
     def emit(
         self,
@@ -211,16 +200,10 @@ class _Recipe:
                 user_id = self._identity_value(client, self.user_get, args, kwargs, result, outcome)
             if self.link_get is not None:
                 link_id = self._identity_value(client, self.link_get, args, kwargs, result, outcome)
-            client.emit(
-                self.name,
-                payload,
-                user_id=user_id,
-                link_id=link_id,
-                origin=self.origin,
-                span=span,
-                schema=self.schema,
-                checked=self.name_checked,
-            )
+            client._pipeline(
+                self.name, payload, user_id, link_id, None, self.origin, span, self.schema,
+                self.name_checked,
+            )  # fmt: skip
         except WeespinError as exc:
             if client.settings.strict:
                 raise
@@ -327,11 +310,12 @@ def _event_function() -> type:
 _RESERVED = frozenset(
     {"_client", "_span", "_result", "_exc", "_trace", "_started"}
 ) | frozenset(f"_w_{n}" for n in ("wrapped", "recipe", "facade", "get_client", "span", "get",
-                                   "perf_counter", "RETURNED", "RAISED"))  # fmt: skip
+                                   "perf_counter", "RETURNED", "RAISED", "name", "origin",
+                                   "schema", "checked", "WeespinError"))  # fmt: skip
 
 _TEMPLATE = """
 def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_get, _w_perf_counter,
-          _w_RETURNED, _w_RAISED):
+          _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError):
     def {name}({parameters}):
         _client = _w_recipe.client or _w_facade._default or _w_get_client()
         if _client.settings.disabled:
@@ -375,7 +359,13 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
         assert recipe.bare is not None
         fields = ", ".join(f"{key!r}: {path}" for key, path in recipe.bare)
         static = "**_w_recipe.static, " if recipe.static else ""
-        send = f"_w_recipe.send(_client, {{{static}{fields}}}, _span)"
+        send = (
+            "try:\n"
+            f"            _client._pipeline(_w_name, {{{static}{fields}}}, None, None, None, "
+            "_w_origin, _span, _w_schema, _w_checked)\n"
+            "        except _w_WeespinError as _exc:\n"
+            "            _w_recipe.failed(_client, _exc)"
+        )
     else:
         send = (
             f"_w_recipe.emit(_client, None, ({args_source}), {{{', '.join(kwargs)}}}, _result, "
@@ -395,7 +385,8 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
     exec(compile(source, f"<weespin track_event {recipe.origin}>", "exec"), namespace)
     wrapper = namespace["_make"](
         func, recipe, _facade, get_client, current_span, sys.modules.get, perf_counter,
-        _RETURNED, _RAISED,
+        _RETURNED, _RAISED, recipe.name, recipe.origin, recipe.schema, recipe.name_checked,
+        WeespinError,
     )  # fmt: skip
     wrapper.__code__ = wrapper.__code__.replace(co_qualname=func.__qualname__)
     wrapper.__defaults__ = func.__defaults__

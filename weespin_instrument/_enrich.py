@@ -6,7 +6,7 @@ import sys
 from time import time
 from typing import Any
 
-from ._context import current_identity, current_visitor
+from ._context import _identity, _visitor
 from ._event import Event
 
 __all__ = ["build_event", "current_span"]
@@ -48,7 +48,7 @@ def build_event(
 
         build_event("purchase", {"amount": 19.99}, user_id="u_42").user_id  # 'u_42'
     """
-    identity = current_identity()
+    identity = _identity.get()
     if user_id is None:
         user_id = identity.user_id
     if link_id is None:
@@ -57,7 +57,7 @@ def build_event(
         device_id = identity.device_id
         if device_id is None:
             # A web visitor's device wins over the process's, once it is known.
-            visitor = current_visitor()
+            visitor = _visitor.get()
             device_id = default_device_id if visitor is None else visitor.device_id
     if span is _NOT_CAPTURED:
         span = current_span()

@@ -623,6 +623,8 @@ class Scrubber:
                 break
             else:
                 event.payload = flat
+                if event.name in self._clean_names and event.user_id is event.link_id is None:
+                    return 0
                 return self._scrub_fields(event, origin)
             payload = flat
         event.payload = normalize_payload(event.name, payload, origin=origin)  # type: ignore[arg-type]
