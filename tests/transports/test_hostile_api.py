@@ -125,6 +125,37 @@ def test_a_rate_limit_of_the_whole_client_pauses_everything() -> None:
         client.shutdown()
 
 
+def test_a_rate_limit_longer_than_the_retry_budget_loses_nothing() -> None:
+    limited_until: list[float] = []
+
+    def rule(request: Request) -> Status | None:
+        if not limited_until:
+            limited_until.append(time.monotonic() + 2.5)
+        if time.monotonic() < limited_until[0]:
+            return Status(429, {"Retry-After": "1"})
+        return None
+
+    with FaultServer(rule) as server:
+        # The first answers cannot tell a rate limit yet: those events are charged one wait.
+        client = background(server.url, max_in_flight=8, max_retry_time=1.5)
+        for n in range(40):
+            client.track("open_app", {"n": n})
+        assert client.flush(timeout=30.0)
+        stats = client.stats()
+        assert (stats.sent, stats.dropped) == (40, {})  # pauses are not charged to budgets
+        client.shutdown()
+
+
+def test_an_event_drawing_429_alone_is_dropped_when_its_budget_ends() -> None:
+    with FaultServer(lambda request: Status(429, {"Retry-After": "0.2"})) as server:
+        client = background(server.url, max_retry_time=2.0)
+        client.track("share_link")
+        assert client.flush(timeout=20.0)  # not paused for ever
+        assert client.stats().dropped == {"delivery_failed": 1}
+        assert server.count() > 2
+        client.shutdown()
+
+
 # -- honest HTTP ----------------------------------------------------------------------------------
 
 
