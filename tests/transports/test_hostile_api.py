@@ -4,6 +4,7 @@ broken init answers. Each test talks HTTP over loopback to the raw-socket fault 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from typing import Any
@@ -290,13 +291,17 @@ def test_the_sync_transport_backs_off_after_a_broken_init_instead_of_retrying_pe
 # -- counts at shutdown ---------------------------------------------------------------------------
 
 
-def test_requests_in_flight_at_shutdown_are_their_own_outcome(collector: Collector) -> None:
+def test_requests_in_flight_at_shutdown_are_their_own_outcome(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
     collector.set_latency(1500)
     client = background(collector.url, max_in_flight=64)
     for n in range(64):
         client.track("open_app", {"n": n})
     assert wait_until(lambda: client.stats().in_flight == 64)
-    assert client.shutdown(timeout=0.2) is False
+    with caplog.at_level(logging.WARNING, logger="weespin_instrument"):
+        assert client.shutdown(timeout=0.2) is False
+    assert "64 more were cut off in flight (maybe delivered)" in caplog.text
     stats = client.stats()
     assert stats.dropped == {}  # not one counted as lost: the server may store them all
     assert (stats.in_flight_at_exit, stats.in_flight, stats.queued) == (64, 64, 0)

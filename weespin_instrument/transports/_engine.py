@@ -397,9 +397,10 @@ class Sender:
                 body = job.body = self._encode(job.event)
             await self.api.post_event(body)
         except asyncio.CancelledError:
-            # Cut off by shutdown: the server may have stored it. Neither sent nor dropped.
+            # Cut off by shutdown. While the API answers, the server may have stored it:
+            # neither sent nor dropped. During an outage (the breaker open) it was not.
             self._in_hand.discard(job)
-            self._settle(job, _IN_FLIGHT)
+            self._settle(job, "shutdown" if self.breaker.is_open else _IN_FLIGHT)
             raise
         except WeespinError as exc:
             error = exc
