@@ -10,8 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weespin_instrument import Client, InvalidEventError
+from weespin_instrument._scrub import Scrubber
 from weespin_instrument.transports import MemoryTransport
 
 REDACTED = "[REDACTED]"
@@ -203,3 +206,33 @@ def test_a_bad_pattern_is_a_configuration_error_at_configure() -> None:
 
     with pytest.raises(ConfigurationError, match="sensitive_patterns entry '\\('"):
         Client(transport=MemoryTransport(), sensitive_patterns=["("])
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+CARDS = ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"]
+separators = st.sampled_from([" ", "-", ".", "/", "  ", " - "])
+words = st.text(alphabet="abcdefgh ,:;", max_size=10)
+
+
+@given(st.sampled_from(CARDS), st.lists(st.integers(1, 5), min_size=2, max_size=5), separators,
+       words, words)  # fmt: skip
+def test_a_card_grouped_any_way_in_any_text_is_redacted(
+    card: str, cuts: list[int], separator: str, before: str, after: str
+) -> None:
+    groups, rest = [], card
+    for size in cuts:
+        groups.append(rest[:size])
+        rest = rest[size:]
+    written = separator.join([*groups, rest] if rest else groups)
+    result, redacted = Scrubber()("fuzz", {"note": f"{before} {written} {after}"})
+    assert redacted == 1
+    assert card[-4:] not in str(result["note"]).replace(" ", "").replace("-", "")
+
+
+@given(st.text(max_size=60), st.text(min_size=1, max_size=12))
+def test_the_guard_never_raises_on_any_text(text: str, key: str) -> None:
+    result, redacted = Scrubber(sensitive_keys=["iban"])("fuzz", {key: text})
+    [(sent_key, sent_value)] = result.items()
+    assert type(sent_key) is str and type(sent_value) is str
+    assert (result == {key: text}) == (redacted == 0)

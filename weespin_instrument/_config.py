@@ -223,14 +223,12 @@ class Settings(NamedTuple):
         except ConfigurationError as exc:
             # Two flags still count when the environment says them clearly: strict mode (the
             # error is then raised at the call) and disabled (nothing to report then).
-            flags: dict[str, Any] = {}
-            for name, variable in (("strict", ENV_STRICT), ("disabled", ENV_DISABLED)):
-                if options.get(name) is None:
-                    try:
-                        flags[name] = _env_flag(env, variable)
-                    except ConfigurationError:
-                        flags[name] = False
-            return alone._replace(**flags), exc
+            strict, disabled = alone.strict, alone.disabled
+            if options.get("strict") is None:
+                strict = _lenient_flag(env, ENV_STRICT)
+            if options.get("disabled") is None:
+                disabled = _lenient_flag(env, ENV_DISABLED)
+            return alone._replace(strict=strict, disabled=disabled), exc
 
     def _check(self) -> None:
         self._check_base_url()
@@ -314,6 +312,13 @@ class Settings(NamedTuple):
             )
 
 
+def _lenient_flag(environ: Mapping[str, str], name: str) -> bool:
+    try:
+        return _env_flag(environ, name)
+    except ConfigurationError:
+        return False
+
+
 def _is_printable(key: str) -> bool:
     return key.isprintable() and not any(c.isspace() for c in key)
 
@@ -324,9 +329,10 @@ def _is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0 connects to this machine
 
 
 def _as_tuple(name: str, value: object) -> tuple[Any, ...]:

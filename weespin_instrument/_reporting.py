@@ -98,6 +98,7 @@ DROP_REASONS: Mapping[str, DropReason] = _reasons(
     DropReason("extraction_failed", False, False, WARNING, "a payload_from path failed"),
     DropReason("sensitive_data", False, False, WARNING, "sensitive data, policy drop_event"),
     DropReason("not_configured", False, False, WARNING, "no API key or no usable settings"),
+    DropReason("misconfigured", False, False, ERROR, "a bad environment variable (logged once)"),
     DropReason("queue_full", False, False, WARNING, "the queue was full (per overflow)"),
     DropReason("closed", False, False, WARNING, "tracked after shutdown()"),
     DropReason("unauthorized", True, True, DEBUG, "the key was refused (401/403)"),
@@ -340,8 +341,13 @@ class _InHook(threading.local):
 _in_hook = _InHook()
 
 
+#: Seconds the hook thread waits for work before it ends (the next drop starts another).
+_HOOK_THREAD_IDLE = 10.0
+
+
 class _HookThread:
-    """One daemon thread, started on first use, that runs hook calls in order."""
+    """One daemon thread, started on first use, that runs hook calls in order; it ends when
+    idle, so clients that are done with hold no thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -370,7 +376,14 @@ class _HookThread:
 
     def _run(self) -> None:
         while True:
-            call, report = self._queue.get()
+            try:
+                call, report = self._queue.get(timeout=_HOOK_THREAD_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._pending == 0:  # submit() counts before it queues: none coming
+                        self._thread = None
+                        return
+                continue
             try:
                 call(report)
             finally:

@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 import threading
 import time
@@ -271,6 +270,8 @@ class VisitorDevice:
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, settings: Settings) -> None:
+        from . import _api  # noqa: F401  (imported here, not concurrently with the sender's)
+
         loop = self._loop
         # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);
         # before that, a thread: importing it on the loop would stall every request.
@@ -291,9 +292,6 @@ class VisitorDevice:
             self._settle(_initialize(settings), None)
         except BaseException as exc:
             self._settle(None, exc)
-        if self._loop is not None:
-            with contextlib.suppress(ImportError):  # the next visitors use the loop
-                importlib.import_module(_ASYNC_API)
 
     async def _run_async(self, settings: Settings) -> None:
         try:

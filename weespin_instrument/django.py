@@ -38,7 +38,7 @@ from django.http import HttpRequest
 from ._context import bound_identity
 from ._reporting import logger
 from .devices import VisitorDevice
-from .web import DEFAULT_MAX_AGE, Visit, Visitors, _UserId, identity_for
+from .web import DEFAULT_MAX_AGE, DeviceWaits, Visit, Visitors, _UserId, identity_for
 
 __all__ = ["WeespinMiddleware"]
 
@@ -123,6 +123,7 @@ class WeespinMiddleware:
         self.get_response = get_response
         self.visitors, self._given_user_id = _configuration()
         self._user_id = _UserId(self._given_user_id or _authenticated_user_id, "WeespinMiddleware")
+        self._waits = DeviceWaits(self.visitors.device_wait)
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
@@ -137,9 +138,7 @@ class WeespinMiddleware:
         visitor = VisitorDevice() if identity.device_id is None else None
         with bound_identity(identity, visitor):
             response = self.get_response(request)
-        device_id = None
-        if visitor is not None and visitor.requested:
-            device_id = visitor.wait(self.visitors.device_wait)
+        device_id = self._waits.wait_for(visitor)
         self._set_cookies(response, request, visit, device_id)
         return response
 
@@ -159,9 +158,7 @@ class WeespinMiddleware:
             visitor = VisitorDevice(loop=asyncio.get_running_loop())
         with bound_identity(identity, visitor):
             response = await self.get_response(request)
-        device_id = None
-        if visitor is not None and visitor.requested:
-            device_id = await visitor.wait_async(self.visitors.device_wait)
+        device_id = await self._waits.wait_for_async(visitor)
         self._set_cookies(response, request, visit, device_id)
         return response
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -269,6 +270,60 @@ class _UserId:
             )
 
 
+class DeviceWaits:
+    """How long a response waits for a new visitor's device: ``device_wait``, except after
+    a wait that ended without one (the API is slow or failing): then responses stop waiting
+    for ``PAUSE`` seconds, so a sick API does not slow every new visitor's page down. The
+    events still get their device when it comes; only those visitors' cookies are missing.
+
+    Example::
+
+        waits = DeviceWaits(2.0)
+        device_id = visitor.wait(waits.timeout())
+        waits.observe(device_id)
+    """
+
+    #: Seconds responses stop waiting after a wait that ended without a device.
+    PAUSE = 30.0
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self._paused_until = 0.0
+
+    def timeout(self) -> float:
+        """Seconds the current response may wait."""
+        return 0.0 if time.monotonic() < self._paused_until else self.wait
+
+    def observe(self, device_id: str | None) -> None:
+        """Record how a wait ended."""
+        if device_id is not None or not self.wait or time.monotonic() < self._paused_until:
+            return
+        self._paused_until = time.monotonic() + self.PAUSE
+        logger.warning(
+            "weespin: a new visitor's device was not initialized within %.1f s (the Weespin "
+            "API is slow or failing); for %.0f s responses do not wait for new visitors' "
+            "devices (their events still get them; the cookie comes on a later response)",
+            self.wait,
+            self.PAUSE,
+        )
+
+    def wait_for(self, visitor: VisitorDevice | None) -> str | None:
+        """The device of ``visitor`` if it asked for one, waiting at most :meth:`timeout`."""
+        if visitor is None or not visitor.requested:
+            return None
+        device_id = visitor.wait(self.timeout())
+        self.observe(device_id)
+        return device_id
+
+    async def wait_for_async(self, visitor: VisitorDevice | None) -> str | None:
+        """:meth:`wait_for` without blocking the event loop."""
+        if visitor is None or not visitor.requested:
+            return None
+        device_id = await visitor.wait_async(self.timeout())
+        self.observe(device_id)
+        return device_id
+
+
 def identity_for(visit: Visit, user_id: str | None) -> Identity:
     """The request's identity, over what an enclosing ``identify()`` set."""
     outer = current_identity()
@@ -337,6 +392,7 @@ class ASGIMiddleware:
             device_wait=device_wait,
         )
         self._user_id = _UserId(user_id, "ASGIMiddleware")
+        self._waits = DeviceWaits(device_wait)
         self._header = device_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -361,9 +417,7 @@ class ASGIMiddleware:
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
-                device_id = None
-                if visitor is not None and visitor.requested:
-                    device_id = await visitor.wait_async(visitors.device_wait)
+                device_id = await self._waits.wait_for_async(visitor)
                 cookies = visitors.set_cookie_values(
                     device_id=device_id, visit=visit, secure=secure
                 )
@@ -429,6 +483,7 @@ class WSGIMiddleware:
             device_wait=device_wait,
         )
         self._user_id = _UserId(user_id, "WSGIMiddleware")
+        self._waits = DeviceWaits(device_wait)
         self._environ_key = "HTTP_" + device_header.upper().replace("-", "_")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -445,9 +500,7 @@ class WSGIMiddleware:
         secure = environ.get("wsgi.url_scheme") == "https"
 
         def start_with_cookies(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            device_id = None
-            if visitor is not None and visitor.requested:
-                device_id = visitor.wait(visitors.device_wait)
+            device_id = self._waits.wait_for(visitor)
             cookies = visitors.set_cookie_values(device_id=device_id, visit=visit, secure=secure)
             if cookies:
                 headers = [*headers, *(("Set-Cookie", value) for value in cookies)]

@@ -318,3 +318,23 @@ async def test_a_user_id_callable_returning_something_else_than_a_string_is_igno
             assert (await jar.post("/checkout")).json()["user_id"] is None
     warnings = [r for r in caplog.records if "user_id callable returned a object" in r.message]
     assert len(warnings) == 1
+
+
+async def test_a_slow_api_costs_new_visitors_one_bounded_wait_then_none(
+    client: Client, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(device_wait=0.2)
+    collector.set_latency(1000)
+    jars = [visitor(app) for _ in range(3)]
+    for jar in jars:
+        answer = await jar.post("/checkout")
+        assert answer.status_code == 200
+        assert "set-cookie" not in answer.headers  # the device came too late for the cookie
+    slow = [r for r in caplog.records if "responses do not wait" in r.message]
+    assert len(slow) == 1  # after the first wait ran out, the others did not wait
+    assert await asyncio.to_thread(client.flush, 15.0)
+    assert init_requests(collector) == 3
+    assert len({e["device_id"] for e in collector.events()}) == 3  # still one each
+    for jar in jars:
+        await jar.aclose()
+    collector.set_latency(0)
