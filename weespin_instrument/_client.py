@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
-from ._context import _visitor
+from ._context import _EMPTY, _identity, _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from ._event import Event
 
 __all__ = ["TRANSPORT_NAMES", "Client"]
+
+#: ``checked=`` of a payload a call site's plan validated and cleared for the guard.
+_CLEARED = 2
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
 EXIT_DRAIN_TIMEOUT: float = Settings._field_defaults["exit_timeout"]
@@ -86,6 +89,7 @@ class Client:
         self._misconfigured_seen = False
         #: Set by the pytest plugin's network guard: why this client's events may not leave.
         self._blocked: str | None = None
+        self._needs_api = False
         self._closed = False
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
@@ -161,7 +165,7 @@ class Client:
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
-        checked: bool = False,
+        checked: object = False,
     ) -> Event | None:
         # emit() with positional arguments: what @track_event's generated wrapper calls.
         settings = self.settings
@@ -195,6 +199,28 @@ class Client:
             return None
         return self._send(event, origin, transport)
 
+    def _emit_cleared(
+        self, name: str, payload: dict[str, Any], origin: str | None, span: Any
+    ) -> Event | None:
+        # The pipeline for a payload its call site's plan validated and cleared for the guard
+        # (see _decorators._plan_checks): only enrich and send are left. Anything unusual (a
+        # transport not started yet, an identify() block whose ids the guard must see) takes
+        # the full pipeline.
+        transport = self._transport
+        if (
+            transport is None
+            or self.settings.disabled
+            or self._misconfigured is not None
+            or _identity.get() is not _EMPTY
+        ):
+            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
+        self.reporter.count_tracked()
+        settings = self.settings
+        event = build_event(
+            name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
+        )
+        return self._send(event, origin, transport)
+
     def prepare(
         self,
         name: object,
@@ -225,10 +251,11 @@ class Client:
         origin: str | None = None,
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
-        checked: bool = False,
+        checked: object = False,
     ) -> Event:
         # The pipeline, in order. ``checked``: @track_event validated the name when it
-        # decorated, and the payload is a dict it built (no copy needed).
+        # decorated, and the payload is a dict it built (no copy needed); ``CLEARED``: its
+        # plan also checked every value and found nothing for the guard (see _decorators).
         settings = self.settings
         try:
             if schema is not None:  # extract: through the user's model first
@@ -253,9 +280,14 @@ class Client:
                 span,
             )
             # validate and scrub: one pass over the payload
-            redacted = self._scrub.clean(
-                event, payload, origin=origin, owned=checked and schema is None
-            )
+            if checked is not _CLEARED:
+                redacted = self._scrub.clean(
+                    event, payload, origin=origin, owned=bool(checked) and schema is None
+                )
+            elif event.user_id is None and event.link_id is None:
+                redacted = 0  # the call site's plan checked the payload and the name already
+            else:
+                redacted = self._scrub.clean(event, payload, origin=origin, owned=True)
         except InvalidEventError:
             raise
         except Exception as exc:  # a user's object raised where nothing more precise caught it
@@ -276,12 +308,19 @@ class Client:
             return None
         if self.settings.on_error is not None:
             self.reporter.note_event(event)
-        if event.device_id is None and getattr(transport, "needs_api", False):
+        if event.device_id is None and self._needs_api:
             visitor = _visitor.get()
             if visitor is not None:  # a web visitor whose device is not known yet
                 visitor.hold(self, event, origin)
                 return event
-        return self._deliver(event, origin, transport)
+        try:
+            transport.send(event)
+        except Exception as exc:
+            if self.settings.strict:
+                raise
+            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            return None
+        return event
 
     def _deliver(
         self, event: Event, origin: str | None = None, transport: Transport | None = None
@@ -472,6 +511,8 @@ class Client:
 
                 target = getattr(transport, "settings", self.settings)
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
+            #: Whether the transport talks to the API (and so may hold for a visitor's device).
+            self._needs_api = bool(getattr(transport, "needs_api", False))
             self._transport = transport
             _clients_to_drain.add(self)
             # Dropped without shutdown(): deliver what it holds (bounded), then stop its

@@ -11,6 +11,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, SupportsIndex, TypeVar, cast
 
 from . import _facade
+from ._client import _CLEARED
 from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
@@ -311,16 +312,15 @@ _RESERVED = frozenset(
     {"_client", "_span", "_result", "_exc", "_trace", "_started"}
 ) | frozenset(f"_w_{n}" for n in ("wrapped", "recipe", "facade", "get_client", "span", "get",
                                    "perf_counter", "RETURNED", "RAISED", "name", "origin",
-                                   "schema", "checked", "WeespinError"))  # fmt: skip
+                                   "schema", "checked", "WeespinError", "CLEARED"))  # fmt: skip
 
 _TEMPLATE = """
 def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_get, _w_perf_counter,
-          _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError):
+          _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError,
+          _w_CLEARED):
     def {name}({parameters}):
         _client = _w_recipe.client or _w_facade._default or _w_get_client()
-        if _client.settings.disabled:
-            return _w_wrapped({call})
-        _trace = _w_get("opentelemetry.trace")
+        {disabled}_trace = _w_get("opentelemetry.trace")
         _span = None if _trace is None else _w_span()
         _started = {started}
         try:
@@ -334,6 +334,24 @@ def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_get, _w_p
         return _result
     return {name}
 """
+
+
+def _plan_checks(recipe: _Recipe) -> str | None:
+    """The per-call checks of an inlined call site's values, compiled from its keys: when
+    they hold, the payload is valid as it is and the guard has nothing to look at. ``None``
+    when some key or the name always needs the full way (or a schema or static fields do).
+    """
+    from ._scrub import is_clean_name, plain_value_check
+
+    assert recipe.bare is not None
+    if recipe.static or recipe.schema is not None or not recipe.name_checked:
+        return None
+    if not is_clean_name(recipe.name):
+        return None
+    checks = [plain_value_check(key, path) for key, path in recipe.bare]
+    if any(check is None for check in checks):
+        return None
+    return " and ".join(cast(list[str], checks)) or "True"
 
 
 def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
@@ -359,10 +377,19 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
         assert recipe.bare is not None
         fields = ", ".join(f"{key!r}: {path}" for key, path in recipe.bare)
         static = "**_w_recipe.static, " if recipe.static else ""
+        pipeline = (
+            f"_client._pipeline(_w_name, {{{static}{fields}}}, None, None, None, _w_origin, "
+            "_span, _w_schema, _w_checked)"
+        )
+        checks = _plan_checks(recipe)
+        if checks is not None:  # values that pass need nothing more than enrich and send
+            pipeline = (
+                f"_client._emit_cleared(_w_name, {{{fields}}}, _w_origin, _span) "
+                f"if _client._scrub.standard and {checks} else {pipeline}"
+            )
         send = (
             "try:\n"
-            f"            _client._pipeline(_w_name, {{{static}{fields}}}, None, None, None, "
-            "_w_origin, _span, _w_schema, _w_checked)\n"
+            f"            {pipeline}\n"
             "        except _w_WeespinError as _exc:\n"
             "            _w_recipe.failed(_client, _exc)"
         )
@@ -379,6 +406,10 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
         args=args_source,
         kwargs=", ".join(kwargs),
         started="_w_perf_counter()" if recipe.timing else "0.0",
+        # Disabled: the call only; an inlined site's pipeline says so itself, at once.
+        disabled=""
+        if recipe.inlined and not recipe.track_errors
+        else f"if _client.settings.disabled:\n            return _w_wrapped({call})\n        ",
         send=send,
     )
     namespace: dict[str, Any] = {}
@@ -386,7 +417,7 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
     wrapper = namespace["_make"](
         func, recipe, _facade, get_client, current_span, sys.modules.get, perf_counter,
         _RETURNED, _RAISED, recipe.name, recipe.origin, recipe.schema, recipe.name_checked,
-        WeespinError,
+        WeespinError, _CLEARED,
     )  # fmt: skip
     wrapper.__code__ = wrapper.__code__.replace(co_qualname=func.__qualname__)
     wrapper.__defaults__ = func.__defaults__

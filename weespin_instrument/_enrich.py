@@ -6,7 +6,7 @@ import sys
 from time import time
 from typing import Any
 
-from ._context import _identity, _visitor
+from ._context import _EMPTY, _identity, _visitor
 from ._event import Event
 
 __all__ = ["build_event", "current_span"]
@@ -49,22 +49,24 @@ def build_event(
         build_event("purchase", {"amount": 19.99}, user_id="u_42").user_id  # 'u_42'
     """
     identity = _identity.get()
-    if user_id is None:
-        user_id = identity.user_id
-    if link_id is None:
-        link_id = identity.link_id
-    if device_id is None:
-        device_id = identity.device_id
+    if identity is not _EMPTY:  # inside identify(...)
+        if user_id is None:
+            user_id = identity.user_id
+        if link_id is None:
+            link_id = identity.link_id
         if device_id is None:
-            # A web visitor's device wins over the process's, once it is known.
-            visitor = _visitor.get()
-            device_id = default_device_id if visitor is None else visitor.device_id
+            device_id = identity.device_id
+    if device_id is None:
+        # A web visitor's device wins over the process's, once it is known.
+        visitor = _visitor.get()
+        device_id = default_device_id if visitor is None else visitor.device_id
     if span is _NOT_CAPTURED:
         span = current_span()
-    context = span.get_span_context() if span is not None and trace_correlation else None
-    if context is not None and context.trace_flags.sampled:
-        return Event(
-            name, payload, user_id, link_id, device_id, time(), context.trace_id,
-            context.span_id, span,
-        )  # fmt: skip
+    if span is not None and trace_correlation:
+        context = span.get_span_context()
+        if context.trace_flags.sampled:
+            return Event(
+                name, payload, user_id, link_id, device_id, time(), context.trace_id,
+                context.span_id, span,
+            )  # fmt: skip
     return Event(name, payload, user_id, link_id, device_id, time(), None, None, span)

@@ -461,8 +461,47 @@ def _only_digits(value: object) -> bool:
 
 # -- the guard ----------------------------------------------------------------------------------
 
+
+def plain_value_check(key: str, variable: str) -> str | None:
+    """A Python expression true when ``variable``, sent under ``key``, needs neither conversion
+    nor anything from the guard (under any policy, with no ``sensitive_keys`` nor
+    ``sensitive_patterns``); ``None`` when the key's name says to look at every value.
+
+    What a call site compiles once, its keys being known: its calls then check each value with
+    a type test and a comparison, and take the full way only when that fails.
+
+    >>> plain_value_check("sku", "s")[:40]
+    '(type(s) is str and s.isascii() or type('
+    >>> plain_value_check("password", "p") is None
+    True
+    """
+    if not key or not is_unicode(key):
+        return None
+    verdict = Scrubber()._classify_key(key)
+    v = variable
+    if verdict is _ID_KEY:  # not scanned: any valid value
+        return (
+            f"(type({v}) is str and {v}.isascii() or type({v}) is int and "
+            f"{INT_MIN} <= {v} <= {INT_MAX} or type({v}) is float and {v} - {v} == 0.0 "
+            f"or type({v}) is bool)"
+        )
+    if verdict is _PLAIN_KEY:  # scanned only when long enough or large enough
+        return (
+            f"(type({v}) is int and {INT_MIN} <= {v} < {_INT_CARD_MIN} or type({v}) is str "
+            f"and len({v}) < {_SCAN_MIN_LENGTH} and {v}.isascii() or type({v}) is float and "
+            f"{v} - {v} == 0.0 and not {_INT_CARD_MIN} <= {v} < {_INT_CARD_MAX} "
+            f"or type({v}) is bool)"
+        )
+    return None
+
+
 _MAX_CACHED_KEYS = 4096
 _MAX_CACHED_NAMES = 1024
+
+
+def is_clean_name(name: str) -> bool:
+    """Whether the guard (with no ``sensitive_patterns``) finds nothing in an event name."""
+    return not _scan(name)[1]
 
 
 class Scrubber:
@@ -490,6 +529,7 @@ class Scrubber:
         "_patterns",
         "_raises",
         "policy",
+        "standard",
     )
 
     def __init__(
@@ -530,6 +570,9 @@ class Scrubber:
         self._raises = policy in ("drop_event", "raise")
         #: Whether :meth:`clean` may check and scrub a flat payload in one loop.
         self._one_pass = not self._off and not patterns
+        #: No sensitive_keys nor sensitive_patterns: every key's verdict is the built-in one,
+        #: so a call site may judge its keys once (see :func:`plain_value_check`).
+        self.standard = not extra and not patterns
         self._cache: dict[str, _KeyVerdict] = {}
         #: Event names found clean: most events reuse a handful of names.
         self._clean_names: set[str] = set()
