@@ -10,9 +10,9 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _workers
+from . import _context, _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
-from ._context import _EMPTY, _identity, _visitor
+from ._context import _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
@@ -204,21 +204,18 @@ class Client:
     ) -> Event | None:
         # The pipeline for a payload its call site's plan validated and cleared for the guard
         # (see _decorators._plan_checks): only enrich and send are left. Anything unusual (a
-        # transport not started yet, an identify() block whose ids the guard must see) takes
-        # the full pipeline.
+        # transport not started yet, ids from identify() that the guard must see) takes the
+        # full pipeline.
         transport = self._transport
-        if (
-            transport is None
-            or self.settings.disabled
-            or self._misconfigured is not None
-            or _identity.get() is not _EMPTY
-        ):
-            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
-        self.reporter.count_tracked()
         settings = self.settings
+        if transport is None or settings.disabled or self._misconfigured is not None:
+            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
         event = build_event(
             name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
         )
+        if event.user_id is not None or event.link_id is not None:  # the guard looks at them
+            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
+        self.reporter.count_tracked()
         return self._send(event, origin, transport)
 
     def prepare(
@@ -308,7 +305,7 @@ class Client:
             return None
         if self.settings.on_error is not None:
             self.reporter.note_event(event)
-        if event.device_id is None and self._needs_api:
+        if event.device_id is None and self._needs_api and _context.visitors_seen:
             visitor = _visitor.get()
             if visitor is not None:  # a web visitor whose device is not known yet
                 visitor.hold(self, event, origin)

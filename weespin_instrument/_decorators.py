@@ -309,19 +309,18 @@ def _event_function() -> type:
 
 #: The generated wrapper's own names: a parameter named so keeps the wrapt proxy.
 _RESERVED = frozenset(
-    {"_client", "_span", "_result", "_exc", "_trace", "_started"}
-) | frozenset(f"_w_{n}" for n in ("wrapped", "recipe", "facade", "get_client", "span", "get",
+    {"_client", "_span", "_result", "_exc", "_started"}
+) | frozenset(f"_w_{n}" for n in ("wrapped", "recipe", "facade", "get_client", "span", "modules",
                                    "perf_counter", "RETURNED", "RAISED", "name", "origin",
                                    "schema", "checked", "WeespinError", "CLEARED"))  # fmt: skip
 
 _TEMPLATE = """
-def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_get, _w_perf_counter,
+def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_modules, _w_perf_counter,
           _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError,
           _w_CLEARED):
     def {name}({parameters}):
         _client = _w_recipe.client or _w_facade._default or _w_get_client()
-        {disabled}_trace = _w_get("opentelemetry.trace")
-        _span = None if _trace is None else _w_span()
+        {disabled}_span = _w_span() if "opentelemetry.trace" in _w_modules else None
         _started = {started}
         try:
             _result = _w_wrapped({call})
@@ -415,7 +414,7 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<weespin track_event {recipe.origin}>", "exec"), namespace)
     wrapper = namespace["_make"](
-        func, recipe, _facade, get_client, current_span, sys.modules.get, perf_counter,
+        func, recipe, _facade, get_client, current_span, sys.modules, perf_counter,
         _RETURNED, _RAISED, recipe.name, recipe.origin, recipe.schema, recipe.name_checked,
         WeespinError, _CLEARED,
     )  # fmt: skip
