@@ -127,7 +127,7 @@ class Settings(NamedTuple):
     trace_correlation: bool = True
     on_error: Callable[[DroppedEvent], object] | None = None
     #: Background transport: events held at most (queued, waiting for a retry, in flight).
-    #: Room for a cold burst while the sender starts: ~35 MB at ~350 bytes per event.
+    #: Room for a cold burst while the sender starts; at most ~45 MB of small events.
     max_queue: int = 100_000
     #: Background transport, queue full: ``drop_newest``, ``drop_oldest`` or ``block``.
     overflow: OverflowPolicy = "drop_newest"
