@@ -118,7 +118,15 @@ class TestInsecureHttp:
         assert "allow_insecure_http=True" in message and "WEESPIN_ALLOW_INSECURE_HTTP=1" in message
 
     @pytest.mark.parametrize(
-        "url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "https://192.0.2.10"]
+        "url",
+        [
+            "http://127.0.0.1:9",
+            "http://127.8.9.10:9",
+            "http://localhost:9",
+            "http://[::1]:9",
+            "http://0.0.0.0:9",
+            "https://192.0.2.10",
+        ],
     )
     def test_loopback_and_https_are_fine(self, url: str) -> None:
         assert Settings.resolve({}, base_url=url).base_url == url

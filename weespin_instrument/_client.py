@@ -333,7 +333,8 @@ class Client:
         _clients_to_drain.discard(self)
         if transport is None:
             return True
-        before = self.reporter.snapshot().dropped.get("shutdown", 0)
+        start = self.reporter.snapshot()
+        before, cut_before = start.dropped.get("shutdown", 0), start.in_flight_at_exit
         # Events waiting for a web visitor's device (see devices.VisitorDevice) first.
         deadline = None if timeout is None else time.monotonic() + timeout
         waited = self.awaiting_device.wait(timeout) if self.awaiting_device.count else True
@@ -344,15 +345,19 @@ class Client:
         delivered = transport.flush(timeout) and waited
         transport.close(0.0 if not delivered else timeout)
         self.reporter.wait_for_hooks(1.0 if timeout is None else min(timeout, 1.0))
-        left = self.reporter.snapshot().dropped.get("shutdown", 0) - before
-        if left:
+        end = self.reporter.snapshot()
+        left = end.dropped.get("shutdown", 0) - before
+        cut = end.in_flight_at_exit - cut_before  # requests cut off: maybe delivered
+        if left or cut:
             outbox = getattr(transport, "outbox", None)
             kept = (
                 f"; they stay in the outbox {outbox.path} for the next process to send"
                 if outbox is not None
                 else ""
             )
-            last = self.reporter.snapshot().last_error
+            last = end.last_error
+            if cut:
+                kept = f"; {cut} more were cut off in flight (maybe delivered){kept}"
             logger.log(
                 ERROR if at_exit else WARNING,
                 "weespin: %s with %d event(s) not delivered after %s s (last error: %s)%s",

@@ -331,9 +331,10 @@ def _is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0 connects to this machine
 
 
 def _as_tuple(name: str, value: object) -> tuple[Any, ...]:

@@ -108,8 +108,8 @@ class RetryPolicy:
     ``Retry-After`` from the server replaces it, capped at ``max_backoff``. An event keeps
     trying while its next wait still ends within ``max_total`` seconds of retrying and it
     made fewer than ``max_attempts`` attempts. The defaults (30 s, 20 attempts, waits
-    capped at 5 s) lose about 0.005 % of events to an API that fails half of all requests
-    at random and about 0.4 % to one that fails 70 % (``docs/delivery.md``).
+    capped at 5 s) lose about 0.003 % of events to an API that fails half of all requests
+    at random and about 0.35 % to one that fails 70 % (``docs/delivery.md``).
 
     Example::
 

@@ -42,6 +42,9 @@ __all__ = [
     "parse_event_json",
 ]
 
+#: What a JSON number the API can hold as an integer spans (signed 64 bits).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 _KINDS: dict[type, str] = {list: "an array", dict: "an object", type(None): "null"}
 
 
@@ -53,8 +56,16 @@ def _check_name(value: str) -> str:
 
 def _check_payload_value(value: Any) -> Any:
     kind = type(value)
-    if kind is str or kind is int or kind is bool:
+    if kind is str or kind is bool:
         return value
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise PydanticCustomError(
+            "integer_range",
+            "must be an integer within the signed 64-bit range (got {digits} digits)",
+            {"digits": len(str(abs(value)))},
+        )
     if kind is float:
         if math.isfinite(value):
             return value
@@ -92,7 +103,8 @@ class WireEvent(BaseModel):
     """One event as ``POST /events`` receives it, with the API's rules.
 
     ``event_name`` and ``device_id`` are required non-empty strings; ``payload`` is a flat
-    object of ``str``, ``int``, ``float`` (finite) and ``bool``; unknown fields are refused.
+    object of ``str``, ``int`` (signed 64-bit), ``float`` (finite) and ``bool``; unknown
+    fields are refused.
     Types are strict: ``1`` is not a valid ``event_name``, ``"1"`` stays a string.
 
     Example::

@@ -68,7 +68,7 @@ def test_what_event_to_wire_produces_is_accepted(http: httpx.Client, collector: 
         {"empty_text": ""},
         {"unicode": "crème brûlée ☕"},
         {"int": 42, "negative": -7, "zero": 0},
-        {"big_int": 12345678901234567890},
+        {"big_int": 9223372036854775807},  # the largest the API holds (signed 64 bits)
         {"float": 19.99, "tiny": 1e-300},
         {"yes": True, "no": False},
         {"dotted.key": "flattened by the client", "key with spaces": 1},
@@ -170,6 +170,20 @@ def test_a_number_too_big_for_a_float_is_refused(http: httpx.Client) -> None:
     body = '{"event_name": "x", "device_id": "d", "payload": {"huge": 1e400}}'
 
     assert_refused(http.post("/events", content=body), ["payload", "huge"], "finite")
+
+
+@pytest.mark.parametrize("digits", [20, 401])
+def test_an_integer_beyond_64_bits_is_refused(http: httpx.Client, digits: int) -> None:
+    body = '{"event_name": "x", "device_id": "d", "payload": {"n": ' + "9" * digits + "}}"
+
+    assert_refused(http.post("/events", content=body), ["payload", "n"], "64-bit")
+
+
+def test_the_64_bit_bounds_themselves_are_stored(http: httpx.Client, collector: Collector) -> None:
+    response = http.post("/events", json=event(payload={"low": -(2**63), "high": 2**63 - 1}))
+
+    assert response.status_code == 200
+    assert collector.events()[0]["payload"] == {"low": -(2**63), "high": 2**63 - 1}
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,14 @@ multiprocessing's own exit hooks instead. Each start method, Pool and ProcessPoo
 from __future__ import annotations
 
 import multiprocessing
+import re
 from pathlib import Path
 
 import pytest
 
 from weespin_instrument.collector import Collector
 
-from ._support import KEY, PythonRunner
+from ._support import KEY, PythonRunner, free_port
 
 pytestmark = pytest.mark.reliability
 
@@ -68,3 +69,20 @@ def test_workers_that_end_normally_deliver_everything(
     assert process.returncode == 0, err
     delivered = sorted(row["payload"]["n"] for row in collector.events())
     assert delivered == list(range(TASKS)), err
+
+
+def test_a_worker_with_a_dead_api_exits_within_exit_timeout_and_says_what_it_lost(
+    python: PythonRunner, tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    module = TASKS_MODULE.format(key=KEY, url=dead).replace(
+        'device_id="ws_device_1"', 'device_id="ws_device_1", exit_timeout=0.5'
+    )
+    (tmp_path / "tasks.py").write_text(module)
+    process = python(POOL.format(method=METHODS[0], count=20))
+    _, err = process.communicate(timeout=60)  # each worker gives up after 0.5 s
+    assert process.returncode == 0, err
+    # Each worker's one line says what it could not deliver, or cut off in flight unanswered.
+    lost = re.findall(r"exiting with (\d+) event\(s\) not delivered", err)
+    cut = re.findall(r"(\d+) more were cut off in flight", err)
+    assert lost and sum(map(int, lost + cut)) == 20, err

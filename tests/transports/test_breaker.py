@@ -104,3 +104,13 @@ def test_open_time_is_what_the_retry_budgets_leave_out() -> None:
     assert breaker.open_time(now=20.0) == 2.0
     breaker.success(now=20.0)
     assert breaker.open_time(now=30.0) == 2.0
+
+
+def test_a_counted_pause_is_open_time_too() -> None:
+    breaker = CircuitBreaker(threshold=1, base=2.0, uniform=upper)
+    breaker.pause(5.0, now=1.0)  # a rate limit of the client: 4 s
+    assert breaker.open_time(now=3.0) == 2.0
+    breaker.pause(7.0, now=4.0)  # extended: 2 s more, not 3
+    assert breaker.open_time(now=10.0) == 6.0
+    breaker.pause(20.0)  # not counted (the breaker's own open time covers it)
+    assert breaker.open_time(now=30.0) == 6.0

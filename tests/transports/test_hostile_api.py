@@ -4,6 +4,7 @@ broken init answers. Each test talks HTTP over loopback to the raw-socket fault 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from typing import Any
@@ -121,6 +122,37 @@ def test_a_rate_limit_of_the_whole_client_pauses_everything() -> None:
         # Each event retrying on its own would be 20 requests a second; the client paused
         # as a whole, sending only the requests in flight when each pause began.
         assert refused < 20, server.requests
+        client.shutdown()
+
+
+def test_a_rate_limit_longer_than_the_retry_budget_loses_nothing() -> None:
+    limited_until: list[float] = []
+
+    def rule(request: Request) -> Status | None:
+        if not limited_until:
+            limited_until.append(time.monotonic() + 2.5)
+        if time.monotonic() < limited_until[0]:
+            return Status(429, {"Retry-After": "1"})
+        return None
+
+    with FaultServer(rule) as server:
+        # The first answers cannot tell a rate limit yet: those events are charged one wait.
+        client = background(server.url, max_in_flight=8, max_retry_time=1.5)
+        for n in range(40):
+            client.track("open_app", {"n": n})
+        assert client.flush(timeout=30.0)
+        stats = client.stats()
+        assert (stats.sent, stats.dropped) == (40, {})  # pauses are not charged to budgets
+        client.shutdown()
+
+
+def test_an_event_drawing_429_alone_is_dropped_when_its_budget_ends() -> None:
+    with FaultServer(lambda request: Status(429, {"Retry-After": "0.2"})) as server:
+        client = background(server.url, max_retry_time=2.0)
+        client.track("share_link")
+        assert client.flush(timeout=20.0)  # not paused for ever
+        assert client.stats().dropped == {"delivery_failed": 1}
+        assert server.count() > 2
         client.shutdown()
 
 
@@ -290,13 +322,17 @@ def test_the_sync_transport_backs_off_after_a_broken_init_instead_of_retrying_pe
 # -- counts at shutdown ---------------------------------------------------------------------------
 
 
-def test_requests_in_flight_at_shutdown_are_their_own_outcome(collector: Collector) -> None:
+def test_requests_in_flight_at_shutdown_are_their_own_outcome(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
     collector.set_latency(1500)
     client = background(collector.url, max_in_flight=64)
     for n in range(64):
         client.track("open_app", {"n": n})
     assert wait_until(lambda: client.stats().in_flight == 64)
-    assert client.shutdown(timeout=0.2) is False
+    with caplog.at_level(logging.WARNING, logger="weespin_instrument"):
+        assert client.shutdown(timeout=0.2) is False
+    assert "64 more were cut off in flight (maybe delivered)" in caplog.text
     stats = client.stats()
     assert stats.dropped == {}  # not one counted as lost: the server may store them all
     assert (stats.in_flight_at_exit, stats.in_flight, stats.queued) == (64, 64, 0)

@@ -69,6 +69,8 @@ class CircuitBreaker:
         self._probing = False
         self._opened_at = 0.0
         self._open_total = 0.0
+        self._paused_total = 0.0
+        self._counted_until = 0.0
         #: How many times it opened since it was created (for tests and diagnostics).
         self.openings = 0
 
@@ -98,10 +100,11 @@ class CircuitBreaker:
             self._probing = True
 
     def open_time(self, now: float) -> float:
-        """Seconds spent open (not sending) since the breaker was created, up to ``now``."""
+        """Seconds spent open or paused (not sending) since it was created, up to ``now``."""
+        paused = self._paused_total - max(0.0, self._counted_until - now)
         if self.state == "open":
-            return self._open_total + max(0.0, min(now, self._reopen_at) - self._opened_at)
-        return self._open_total
+            return self._open_total + paused + max(0.0, min(now, self._reopen_at) - self._opened_at)
+        return self._open_total + paused
 
     def success(self, now: float | None = None) -> None:
         """The API answered (any answer but a 5xx / 408 / 429 counts): close."""
@@ -131,8 +134,16 @@ class CircuitBreaker:
         if self._failures >= self.threshold:
             self._open(now)
 
-    def pause(self, until: float) -> None:
-        """The server asked for a pause (``Retry-After``, 429): send nothing before ``until``."""
+    def pause(self, until: float, *, now: float | None = None) -> None:
+        """The server asked for a pause (``Retry-After``, 429): send nothing before ``until``.
+
+        With ``now``, the pause counts in :meth:`open_time` (a rate limit of the client while
+        the breaker is closed: no event's budget runs meanwhile).
+        """
+        if now is not None:
+            start = max(now, self._counted_until)
+            self._paused_total += max(0.0, until - start)
+            self._counted_until = max(self._counted_until, until)
         self._paused_until = max(self._paused_until, until)
 
     def _close_period(self, end: float) -> None:

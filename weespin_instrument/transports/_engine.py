@@ -73,9 +73,10 @@ __all__ = ["Sender"]
 HEARTBEAT_EVERY = 5.0
 #: Outbox rows left by dead processes are loaded at most this many at a time.
 BACKLOG_CHUNK = 500
-#: Recent answers the rate-limit share is computed over, and the fewest it needs.
+#: Recent answers the rate-limit share is computed over, and the fewest distinct events
+#: among its 429s for it to count.
 _RATE_WINDOW = 20
-_RATE_MIN_SAMPLES = 4
+_RATE_MIN_EVENTS = 4
 #: ``_settle``'s reason for a request cut off at shutdown: its outcome is unknown.
 _IN_FLIGHT = "in_flight_at_exit"
 #: Seconds the sender stays awake after its last job before it goes idle. Events that
@@ -94,7 +95,6 @@ class Job:
         "event",
         "failures",
         "first_sent",
-        "limited",
         "open_at_first",
         "sends",
         "seq",
@@ -109,8 +109,6 @@ class Job:
         self.first_sent = 0.0
         #: The breaker's open time when the event was first sent (left out of its budget).
         self.open_at_first = 0.0
-        #: Whether the event has drawn a 429 before (its repeats do not rate limit the client).
-        self.limited = False
         self.body: bytes | None = None
 
     def __lt__(self, other: Job) -> bool:  # for the retry heap's ties
@@ -187,8 +185,8 @@ class Sender:
         self._device_failures = 0
         self._device_retry_at = 0.0
         self._rate_limited = 0
-        #: Of the recent answers, which were a fresh event's 429 (the rate-limit share).
-        self._recent_429: deque[bool] = deque(maxlen=_RATE_WINDOW)
+        #: Of the recent answers, the events that drew a 429 (0: another answer).
+        self._recent_429: deque[int] = deque(maxlen=_RATE_WINDOW)
         self._refused: AuthenticationError | None = None
         self._stopping = False
         self._stopped: asyncio.Future[None] | None = None
@@ -443,9 +441,10 @@ class Sender:
             started = self.loop.time()
             await self.api.post_event(body)
         except asyncio.CancelledError:
-            # Cut off by shutdown: the server may have stored it. Neither sent nor dropped.
+            # Cut off by shutdown. While the API answers, the server may have stored it:
+            # neither sent nor dropped. During an outage (the breaker open) it was not.
             self._in_hand.discard(job)
-            self._settle(job, _IN_FLIGHT)
+            self._settle(job, "shutdown" if self.breaker.is_open else _IN_FLIGHT)
             raise
         except WeespinError as exc:
             error = exc
@@ -479,9 +478,15 @@ class Sender:
     def _outcome(self, job: Job, error: WeespinError | None) -> None:
         now = self.loop.time()
         breaker = self.breaker
+        # The share of recent answers that were a 429, once they came to several events: a
+        # few events drawing 429 again and again is their problem, not a rate limit of the
+        # client (which meets every event).
         recent = self._recent_429
-        recent.append(isinstance(error, RateLimitedError) and not job.limited)
-        share = sum(recent) / len(recent) if len(recent) >= _RATE_MIN_SAMPLES else 0.0
+        recent.append(job.seq if isinstance(error, RateLimitedError) else 0)
+        limited = [seq for seq in recent if seq]
+        share = 0.0
+        if len(set(limited)) >= _RATE_MIN_EVENTS:
+            share = len(limited) / len(recent)
         outcome = outcome_of(error, rate_limited_share=share)
         action = outcome.action
         if action == "sent":
@@ -512,15 +517,13 @@ class Sender:
             wait = outcome.wait
             if wait is None:
                 wait = max(self.policy.base, self.policy.delay(self._rate_limited, error))
-            breaker.pause(now + min(wait, self.policy.max_backoff))
-            job.limited = True
+            breaker.pause(now + min(wait, self.policy.max_backoff), now=now)
             self._parked.append(job)
             return
         # "retry": the event's own failure, charged to its budget. The time the breaker
         # spent open (an outage: nothing was sent) is left out of that budget.
         if isinstance(error, RateLimitedError):
             breaker.success(now)  # an answer: the API is up
-            job.limited = True
         else:
             breaker.failure(now, fresh=job.failures == 0)
             if breaker.is_open:
