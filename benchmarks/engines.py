@@ -208,12 +208,80 @@ def run_http_client_threads(url: str, requests: int, in_flight: int) -> None:
     _threads(requests, in_flight, make)
 
 
+class _LeanConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: write a prebuilt request, parse with httptools."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[int] | None = None
+        self.body = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        if len(self.body) < 65_536:  # the cap the sender keeps on answers
+            self.body += body
+
+    def on_message_complete(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(self.parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("closed"))
+
+    async def post(self, request: bytes) -> int:
+        assert self.transport is not None
+        self.body.clear()
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+def run_lean_httptools(url: str, requests: int, in_flight: int) -> None:
+    """A lean HTTP/1.1 client on asyncio protocols and httptools (uvicorn's parser)."""
+    host, port = url.removeprefix("http://").split(":")
+    head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+    request = (
+        f"POST /events HTTP/1.1\r\nHost: {host}:{port}\r\n{head}Content-Length: {len(BODY)}\r\n\r\n"
+    ).encode() + BODY
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pool: list[_LeanConnection] = []
+        for _ in range(min(in_flight, requests)):
+            _, protocol = await loop.create_connection(_LeanConnection, host, int(port))
+            pool.append(protocol)
+        left = [requests]
+
+        async def worker(connection: _LeanConnection) -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                assert await connection.post(request) == 200
+
+        await asyncio.gather(*(worker(c) for c in pool))
+        for connection in pool:
+            assert connection.transport is not None
+            connection.transport.close()
+
+    asyncio.run(main())
+
+
 ENGINES: dict[str, Callable[[str, int, int], None]] = {
     "aiohttp": run_aiohttp,
     "httpx-async": run_httpx_async,
     "httpx-threads": run_httpx_threads,
     "urllib3-threads": run_urllib3_threads,
     "http.client-threads": run_http_client_threads,
+    "lean-httptools": run_lean_httptools,
 }
 
 

@@ -12,7 +12,10 @@ The payload has 3 fields read from bare parameters. Peers (the ``[bench]`` extra
 ``track()`` and PostHog's ``capture()`` queue to a local port nobody answers; an
 OpenTelemetry SDK span with one event goes to a tracer provider with no exporter.
 
-Needs ``valgrind`` (Debian: ``apt-get install valgrind``); takes a few minutes.
+The idle-sender row is different: a real sender delivers each call to a local collector
+and goes idle before the next call, so each call pays the wake-up; it is net of a run with
+the same pauses and no calls. Needs ``valgrind`` (Debian: ``apt-get install valgrind``);
+takes a few minutes.
 
     python benchmarks/hot_path_instructions.py [--calls 4000] [--rows track,tracked]
 """
@@ -118,11 +121,11 @@ def script(row: str, calls: int) -> str:
     )
 
 
-def instructions(calls: int, row: str) -> int:
-    """Instructions of the script's main thread, running ``calls`` calls of ``row``."""
+def instructions(code: str) -> int:
+    """Instructions of the main (caller's) thread running ``code``: other threads apart."""
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
-        subprocess.run(
+        result = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -130,25 +133,67 @@ def instructions(calls: int, row: str) -> int:
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 "-c",
-                script(row, calls),
+                code,
             ],
             capture_output=True,
             text=True,
-            check=True,
         )
-        # One file per thread: out-01 is the main thread (the caller).
-        (main_thread,) = glob.glob(out + "*-01")
-        with open(main_thread) as file:
+        assert result.returncode == 0, result.stderr[-2000:]
+        # One file per thread: out-01 is the main thread (a lone thread's has no suffix).
+        found = glob.glob(out + "*-01") or [out]
+        with open(found[0]) as file:
             match = re.search(r"^(?:summary|totals): (\d+)", file.read(), re.MULTILINE)
-        assert match, f"no totals in {main_thread}"
+        assert match, f"no totals in {found[0]}"
         return int(match.group(1))
 
 
 def per_call(row: str, calls: int) -> float:
-    """Instructions per call of ``row``, the loop and the set-up included."""
+    """Instructions per call of ``row``, the loop included."""
     with ThreadPoolExecutor(2) as pool:
-        base, loaded = pool.map(lambda n: instructions(n, row), (0, calls))
+        base, loaded = pool.map(lambda n: instructions(script(row, n)), (0, calls))
     return (loaded - base) / calls
+
+
+#: A decorated call into the default background transport that finds the sender idle (events
+#: trickling in: each call wakes it), delivering to a local collector for real.
+IDLE_ROW = "@track_event call, the sender idle"
+IDLE_TARGET = 20_000
+#: Seconds between those calls (under valgrind a delivery takes tens of ms), and how many.
+IDLE_PAUSE, IDLE_CALLS = 0.15, 100
+
+
+def idle_script(url: str, call: bool) -> str:
+    """The idle-sender program: ``IDLE_CALLS`` calls with a pause after each (or pauses only)."""
+    statement = "add_to_cart(sku, quantity, price)" if call else "pass"
+    return f"""{PRELUDE}
+import time
+import weespin_instrument as weespin
+from weespin_instrument.transports import BackgroundTransport
+client = weespin.Client(
+    transport=BackgroundTransport(api_key="k", base_url={url!r}, device_id="ws_device_1")
+)
+add_to_cart = weespin.track_event(
+    "add_to_cart", payload_from=["sku", "quantity", "price"], client=client
+)(add_to_cart)
+for _ in range(20):  # warm up: the interpreter specializes the code it runs
+    add_to_cart(sku, quantity, price)
+assert client.flush(timeout=300)
+for _ in range({IDLE_CALLS}):  # each call finds the sender idle, and wakes it
+    {statement}
+    time.sleep({IDLE_PAUSE})  # the sender delivers, lingers, goes idle
+assert client.flush(timeout=300) and not client.stats().dropped
+"""
+
+
+def idle_sender_per_call() -> float:
+    """The idle-sender row: calls with pauses, minus the same pauses without calls."""
+    import delivery
+
+    with delivery.collector() as url, ThreadPoolExecutor(2) as pool:
+        sleep_only, loaded = pool.map(
+            lambda call: instructions(idle_script(url, call)), (False, True)
+        )
+    return (loaded - sleep_only) / IDLE_CALLS
 
 
 def main() -> None:
@@ -159,6 +204,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     wanted = [row for row in ROWS if row != "loop"]
+    prefixes: tuple[str, ...] = ()
     if options.rows:
         prefixes = tuple(p.strip() for p in options.rows.split(","))
         wanted = [row for row in wanted if row.startswith(prefixes)]
@@ -168,9 +214,14 @@ def main() -> None:
     print(f"{'':46}{'net':>10}{'target':>10}")
     for row in wanted:
         net = per_call(row, options.calls) - loop
-        target = ROWS[row][2]
-        verdict = "" if target is None else f"{target:>10,}  {'OK' if net <= target else 'OVER'}"
-        print(f"{row:46}{net:>10,.0f}{verdict}", flush=True)
+        report(row, net, ROWS[row][2])
+    if not options.rows or IDLE_ROW.startswith(prefixes):
+        report(IDLE_ROW, idle_sender_per_call(), IDLE_TARGET)
+
+
+def report(row: str, net: float, target: int | None) -> None:
+    verdict = "" if target is None else f"{target:>10,}  {'OK' if net <= target else 'OVER'}"
+    print(f"{row:46}{net:>10,.0f}{verdict}", flush=True)
 
 
 if __name__ == "__main__":

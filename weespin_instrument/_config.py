@@ -127,13 +127,15 @@ class Settings(NamedTuple):
     trace_correlation: bool = True
     on_error: Callable[[DroppedEvent], object] | None = None
     #: Background transport: events held at most (queued, waiting for a retry, in flight).
-    max_queue: int = 10_000
+    #: Room for a cold burst while the sender starts; at most ~45 MB of small events.
+    max_queue: int = 100_000
     #: Background transport, queue full: ``drop_newest``, ``drop_oldest`` or ``block``.
     overflow: OverflowPolicy = "drop_newest"
     #: With ``overflow="block"``: seconds a caller waits for room before dropping its event.
     block_timeout: float = 1.0
-    #: Background transport: requests in flight at most.
-    max_in_flight: int = 64
+    #: Background transport: requests in flight at once. ``None``: follow the round trip
+    #: (8 to 256, see ``transports/_concurrency.py``); a number: exactly that many at most.
+    max_in_flight: int | None = None
     #: Background transport: a SQLite file where each event is committed before ``send()``
     #: returns and kept until the API accepted it (durable, opt-in).
     outbox: str | None = None
@@ -296,7 +298,7 @@ class Settings(NamedTuple):
             raise ConfigurationError(
                 f"overflow={self.overflow!r} is not a policy; use one of {allowed}."
             )
-        if self.max_queue < 1 or self.max_in_flight < 1:
+        if self.max_queue < 1 or (self.max_in_flight is not None and self.max_in_flight < 1):
             raise ConfigurationError(
                 f"max_queue and max_in_flight must be >= 1 (got max_queue={self.max_queue}, "
                 f"max_in_flight={self.max_in_flight})."

@@ -94,9 +94,10 @@ def configure(**options: Unpack[Options]) -> Client:
     plain ``http://`` base URL to another host than this one. ``send_metadata=False`` sends only the
     fields the API documents (no ``event_id``, ``timestamp``, trace ids).
 
-    Background transport (see ``docs/delivery.md``): ``max_queue`` (10,000 events held at
+    Background transport (see ``docs/delivery.md``): ``max_queue`` (100,000 events held at
     most), ``overflow`` (``"drop_newest"``, ``"drop_oldest"`` or ``"block"``, waiting up to
-    ``block_timeout`` seconds), ``max_in_flight`` (64 requests), ``outbox`` (a SQLite file
+    ``block_timeout`` seconds), ``max_in_flight`` (follows the round
+    trip, 8 to 256 requests; a number fixes it), ``outbox`` (a SQLite file
     for durable delivery; ``WEESPIN_OUTBOX``), ``exit_timeout`` (5 s of delivery at exit).
 
     Example::

@@ -1,13 +1,15 @@
-"""The sender: one asyncio loop in one thread, keeping up to ``max_in_flight`` requests going.
+"""The sender: one asyncio loop in one thread, keeping enough requests in flight for the distance.
 
 Everything here runs on the sender's loop, so its state needs no lock; callers reach it only
 through the :class:`~._inbox.Inbox` and :meth:`Sender.wake` / :meth:`Sender.stop`.
 
-Requests are sent by up to ``max_in_flight`` worker coroutines. A worker that gets an answer
-takes its next job at once, in the same step: a response costs no extra trip through the
-event loop, no new task (measured: task-per-request scheduling costs about 40% more CPU per
-request than long-lived workers). Jobs come, in order, from: events parked by an outage or a
-rate limit, retries that fell due, events a dead process left in the outbox, the inbox.
+Requests are sent by worker coroutines, as many as :class:`~._concurrency.InFlightLimit`
+allows (it follows the observed round trip; ``max_in_flight``, when given, fixes it). A
+worker that gets an answer takes its next job at once, in the same step: a response costs no
+extra trip through the event loop, no new task (measured: task-per-request scheduling costs
+about 40% more CPU per request than long-lived workers). Jobs come, in order, from: events
+parked by an outage or a rate limit, retries that fell due, events a dead process left in
+the outbox, the inbox.
 
 What an answer means comes from :func:`~.._retry.outcome_of`, the mapping the synchronous
 client uses too: an event's own failures are charged to it (a poison event is dropped when
@@ -15,7 +17,8 @@ its budget ends, while the others keep flowing), a client-wide rate limit pauses
 
 ``pump()`` starts workers while there are jobs, slots, and the breaker and the device allow
 it. It runs when a caller wakes an idle sender, when a worker sees more work than workers,
-and when a timer it set fires (a retry falls due, the breaker or a server's pause ends).
+and when a timer it set fires (a retry falls due, the breaker or a server's pause ends, or
+the :data:`LINGER` after the last job ends: the sender looks once more before going idle).
 
 Example::
 
@@ -33,6 +36,7 @@ import contextvars
 import heapq
 import json
 import math
+import socket
 import threading
 import time
 from collections import deque
@@ -43,14 +47,17 @@ from .._reporting import drop_reason, logger
 from .._retry import RetryPolicy, outcome_of
 from .._suppress import suppress_instrumentation
 from ..errors import (
+    APIError,
     AuthenticationError,
     DeliveryError,
     RateLimitedError,
     RejectedError,
+    ServerError,
     WeespinError,
 )
 from ._aio import AsyncAPI, SenderLoop
 from ._breaker import CircuitBreaker
+from ._concurrency import InFlightLimit
 from ._inbox import FlushMarker, Inbox
 
 if TYPE_CHECKING:
@@ -72,6 +79,10 @@ _RATE_WINDOW = 20
 _RATE_MIN_EVENTS = 4
 #: ``_settle``'s reason for a request cut off at shutdown: its outcome is unknown.
 _IN_FLIGHT = "in_flight_at_exit"
+#: Seconds the sender stays awake after its last job before it goes idle. Events that
+#: trickle in meanwhile are taken by its next look, without a wake-up each: a trickle
+#: coalesces into small batches instead of costing every caller a wake-up.
+LINGER = 0.005
 #: ``json.dumps(..., separators=...)`` builds an encoder per call: build it once.
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -121,7 +132,7 @@ class Sender:
         settings: Settings,
         reporter: Reporter,
         devices: DeviceManager,
-        max_in_flight: int = 64,
+        max_in_flight: int | None = None,
         max_event_age: float | None = None,
         outbox: Outbox | None = None,
         on_refused: Callable[[AuthenticationError], object] | None = None,
@@ -130,7 +141,10 @@ class Sender:
         self.settings = settings
         self.reporter = reporter
         self.devices = devices
-        self.max_in_flight = max(1, max_in_flight)
+        #: Requests in flight at most: adaptive, or fixed when ``max_in_flight`` is given.
+        self.limit = (
+            InFlightLimit() if max_in_flight is None else InFlightLimit.fixed(max_in_flight)
+        )
         self.max_event_age = max_event_age
         self.outbox = outbox
         self.on_refused = on_refused
@@ -140,9 +154,15 @@ class Sender:
             max_backoff=settings.max_backoff,
         )
         self.breaker = CircuitBreaker(cap=max(settings.max_backoff, 0.5))
-        self.api = AsyncAPI(settings, max_connections=self.max_in_flight)
+        self.api = AsyncAPI(settings, max_connections=self.limit.cap)
         #: Created here so callers can wake the sender before its thread runs.
         self.loop = SenderLoop()
+        #: A caller wakes an idle sender with one byte on this pair: no handle, no lock.
+        self._wake_reader, self._waker = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._waker.setblocking(False)
+        #: While the sender lingers (see :data:`LINGER`), when it goes idle.
+        self._linger_due: float | None = None
         self.thread_ident: int | None = None
         #: This process's device id once known (events carrying their own skip it).
         self.device_id: str | None = settings.device_id or devices.device_id
@@ -178,10 +198,15 @@ class Sender:
     # -- called from other threads ---------------------------------------------------------------
 
     def wake(self) -> None:
-        """Schedule a pump (callers: after appending to an idle sender's inbox)."""
-        # A closed loop raises RuntimeError: close() accounts for what is left.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.pump, context=self._context)
+        """Make the sender pump (callers: after appending to an idle sender's inbox).
+
+        One byte on a socket pair the loop watches: the cheapest wake-up a thread can give
+        (``call_soon_threadsafe`` builds a handle and takes a lock, about 5x the cost).
+        """
+        try:  # noqa: SIM105 - contextlib.suppress() would cost more than the send
+            self._waker.send(b"\0")
+        except OSError:  # full: a wake-up is pending anyway; closed: the sender stopped
+            pass
 
     def stop(self) -> None:
         """Stop sending: cancel requests, report what is held as ``shutdown``, close the pool."""
@@ -220,6 +245,7 @@ class Sender:
     async def _main(self) -> None:
         self._stopped = self.loop.create_future()
         await self.api.open()
+        self.loop.add_reader(self._wake_reader.fileno(), self._on_wake)
         if self.outbox is not None:
             self._context.run(self._heartbeat)
         self._context.run(self.pump)
@@ -227,6 +253,14 @@ class Sender:
         await self._shutdown()
 
     # -- scheduling ------------------------------------------------------------------------------
+
+    def _on_wake(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except OSError:  # drained (BlockingIOError), or closed at shutdown
+            pass
+        self.pump()
 
     def pump(self) -> None:
         """Start what may start now; arrange to be called again when more may."""
@@ -240,7 +274,7 @@ class Sender:
 
     def _pump(self) -> None:
         now = self.loop.time()
-        while self._workers < self.max_in_flight:
+        while self._workers < self.limit.value:
             job = self._next(now)
             if job is None:
                 return
@@ -318,6 +352,7 @@ class Sender:
             if not self._expired(job):
                 return job
         while (event := self._pop_event()) is not None:
+            self._linger_due = None  # busy: linger again after this
             job = self._new_job(event)
             if not self._expired(job):
                 return job
@@ -346,6 +381,13 @@ class Sender:
     def _go_idle(self, now: float) -> None:
         if self._retries:
             self._wake_at(self._retries[0][0] - now)
+        linger_due = self._linger_due
+        if linger_due is None:
+            linger_due = self._linger_due = now + LINGER
+        if now + 0.001 < linger_due:  # a timer may fire a little early: close enough
+            self._wake_at(linger_due - now)
+            return  # still awake: callers append without waking us
+        self._linger_due = None
         inbox = self.inbox
         inbox.idle = True
         if inbox.items:  # a caller appended after we looked, and may not have woken us
@@ -376,10 +418,12 @@ class Sender:
                 while job is not None:
                     await self._deliver(job)
                     self._in_hand.discard(job)
+                    if self._workers > self.limit.value:
+                        return  # the limit went down: one worker fewer
                     job = self._next(self.loop.time())
                     if job is not None:
                         self._in_hand.add(job)
-                    more = job is not None and self._workers < self.max_in_flight
+                    more = job is not None and self._workers < self.limit.value
                     if more and self._more_waiting():
                         self.pump()  # e.g. a probe succeeded: bring the others back
         finally:
@@ -389,10 +433,12 @@ class Sender:
         inbox = self.inbox
         error: WeespinError | None = None
         inbox.on_wire += 1
+        started = 0.0
         try:
             body = job.body
             if body is None:
                 body = job.body = self._encode(job.event)
+            started = self.loop.time()
             await self.api.post_event(body)
         except asyncio.CancelledError:
             # Cut off by shutdown. While the API answers, the server may have stored it:
@@ -407,7 +453,22 @@ class Sender:
             return
         finally:
             inbox.on_wire -= 1
+        self._follow_round_trip(job, error, self.loop.time() - started)
         self._outcome(job, error)
+
+    def _follow_round_trip(self, job: Job, error: WeespinError | None, rtt: float) -> None:
+        """Feed the in-flight limit: a round trip, or a sign the API is overloaded.
+
+        An event that failed before says nothing about the API (a poison event): skipped.
+        """
+        if job.failures:
+            return
+        if isinstance(error, (RateLimitedError, ServerError)) or (
+            error is not None and not isinstance(error, APIError)  # a timeout, a reset
+        ):
+            self.limit.overloaded()
+        else:
+            self.limit.answered(rtt)
 
     def _encode(self, event: Event) -> bytes:
         device_id = event.device_id or self.device_id
@@ -716,6 +777,9 @@ class Sender:
         self._markers.clear()
         self._deferred_markers.clear()
         self._discard_delivered()
+        self.loop.remove_reader(self._wake_reader.fileno())
+        self._waker.close()  # a caller's wake() now fails quietly (no fd to reuse)
+        self._wake_reader.close()
         await self.api.close()
 
 

@@ -1,0 +1,219 @@
+"""A FastAPI app under uvicorn, with and without the library, interleaved in one run.
+
+Two copies of the same app run side by side, each in its own uvicorn process: one whose
+handler calls a function decorated with ``@track_event`` (the default background transport
+delivering to the local collector, in a third process), one whose handler calls the same
+function undecorated. A client in this process sends the same paced traffic (one request
+every 2 ms over a keep-alive connection: the trickle that wakes the sender per event) to
+each in turn, several rounds, and reports per app:
+
+- p50 / p99 request latency seen by the client;
+- the app process's CPU per request (user + system, from ``/proc/<pid>/stat``);
+- event-loop stalls: a ticker task in the app sleeps 5 ms and counts the wake-ups that
+  come more than 20 ms late (a callback, ours or the app's, held the loop or the GIL).
+
+Everything runs on 127.0.0.1, bounded (about 40 s).
+
+    .venv/bin/python benchmarks/web_app.py [--requests 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+from delivery import collector
+
+KEY = "bench-key"
+STALL = 0.020
+TICK = 0.005
+
+
+# -- the app (runs in the uvicorn processes) -----------------------------------------------------
+
+
+def make_app(with_library: bool, collector_url: str) -> object:
+    from fastapi import FastAPI
+
+    def add_to_cart(sku: str, quantity: int, price: float) -> dict[str, object]:
+        return {"sku": sku, "quantity": quantity, "price": price}
+
+    if with_library:
+        import weespin_instrument as weespin
+
+        weespin.configure(api_key=KEY, base_url=collector_url, device_id="ws_device_bench")
+        add_to_cart = weespin.track_event("add_to_cart", payload_from=["sku", "quantity", "price"])(
+            add_to_cart
+        )
+
+    stalls = [0, 0]  # (ticks, late ticks)
+
+    async def ticker() -> None:
+        clock = time.perf_counter
+        while True:
+            started = clock()
+            await asyncio.sleep(TICK)
+            stalls[0] += 1
+            if clock() - started - TICK > STALL:
+                stalls[1] += 1
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(ticker())
+        yield
+        task.cancel()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/cart/{sku}")
+    async def cart(sku: str, quantity: int = 1) -> dict[str, object]:
+        return add_to_cart(sku, quantity, 19.99)
+
+    @app.get("/stalls")
+    async def read_stalls() -> dict[str, int]:
+        ticks, late = stalls
+        stalls[0] = stalls[1] = 0
+        return {"ticks": ticks, "late": late}
+
+    return app
+
+
+def serve(with_library: bool, collector_url: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        make_app(with_library, collector_url),  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="asyncio",
+    )
+
+
+# -- the client ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def app_process(with_library: bool, collector_url: str) -> Iterator[tuple[int, int]]:
+    """(pid, port) of a uvicorn process serving the app."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(int(with_library)), collector_url, str(port)],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the app did not start")
+        yield process.pid, port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def round_of(pid: int, port: int, requests: int, interval: float) -> tuple[list[float], float, int]:
+    """(latencies in ms, CPU µs per request, stalls) of ``requests`` paced requests."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/stalls")
+    connection.getresponse().read()
+    latencies: list[float] = []
+    cpu = cpu_seconds(pid)
+    clock = time.perf_counter
+    next_at = clock()
+    for n in range(requests):
+        started = clock()
+        connection.request("POST", f"/cart/sku-{n % 50}?quantity={n % 5 + 1}")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+        latencies.append((clock() - started) * 1000)
+        next_at += interval
+        pause = next_at - clock()
+        if pause > 0:
+            time.sleep(pause)
+    cpu = cpu_seconds(pid) - cpu
+    connection.request("GET", "/stalls")
+    late = json.loads(connection.getresponse().read())["late"]
+    connection.close()
+    return latencies, cpu / requests * 1e6, late
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--interval-ms", type=float, default=2.0)
+    parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        with_library, url, port = args.serve
+        serve(with_library == "1", url, int(port))
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(
+        f"reproduce: {sys.executable} benchmarks/web_app.py --requests {args.requests} "
+        f"--rounds {args.rounds}\n"
+    )
+    results: dict[str, tuple[list[float], list[float], int]] = {
+        "without the library": ([], [], 0),
+        "with @track_event": ([], [], 0),
+    }
+    with (
+        collector() as url,
+        app_process(False, url) as without,
+        app_process(True, url) as with_,
+    ):
+        for pid, port in (without, with_):  # warm up both (imports, the sender, the device)
+            round_of(pid, port, 200, args.interval_ms / 1000)
+        for _ in range(args.rounds):
+            for name, (pid, port) in zip(results, (without, with_), strict=True):
+                latencies, cpu, late = round_of(pid, port, args.requests, args.interval_ms / 1000)
+                total = results[name]
+                total[0].extend(latencies)
+                total[1].append(cpu)
+                results[name] = (total[0], total[1], total[2] + late)
+    requests = args.requests * args.rounds
+    print(
+        f"{requests} requests per app, one every {args.interval_ms:g} ms, "
+        f"{args.rounds} interleaved rounds"
+    )
+    print(f"{'app':<22}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs/request':>16}{'stalls > 20 ms':>16}")
+    for name, (latencies, cpus, late) in results.items():
+        cuts = statistics.quantiles(latencies, n=100)
+        print(
+            f"{name:<22}{statistics.median(latencies):>8.2f}{cuts[98]:>8.2f}"
+            f"{statistics.median(cpus):>16.0f}{late:>16}"
+        )
+
+
+if __name__ == "__main__":
+    main()
