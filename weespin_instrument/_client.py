@@ -78,6 +78,7 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
+        self._count_tracked = self.reporter.count_tracked
         self._scrub = Scrubber(
             settings.sensitive_data,
             sensitive_keys=settings.sensitive_keys,
@@ -91,6 +92,8 @@ class Client:
         self._blocked: str | None = None
         self._needs_api = False
         self._closed = False
+        #: Whether sending has more to do than send: see _send.
+        self._detour = settings.on_error is not None
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
 
@@ -171,7 +174,7 @@ class Client:
         settings = self.settings
         if settings.disabled:
             return None
-        self.reporter.count_tracked()
+        self._count_tracked()
         if self._misconfigured is not None:
             self._drop_misconfigured(name, origin)
             return None
@@ -215,8 +218,15 @@ class Client:
         )
         if event.user_id is not None or event.link_id is not None:  # the guard looks at them
             return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
-        self.reporter.count_tracked()
-        return self._send(event, origin, transport)
+        self._count_tracked()
+        if self._detour or (event.device_id is None and self._needs_api and _context.visitors_seen):
+            return self._send(event, origin, transport)
+        try:  # _send's last step, all that is left of it here
+            transport.send(event)
+        except Exception as exc:
+            self._send_failed(event, origin, exc)
+            return None
+        return event
 
     def prepare(
         self,
@@ -295,16 +305,17 @@ class Client:
 
     def _send(self, event: Event, origin: str | None, transport: Transport) -> Event | None:
         """The last step: hand ``event`` to the transport, unless this client may not."""
-        if self._closed:
-            self.reporter.dropped("closed", event=event, origin=origin)
-            return None
-        if self._blocked is not None:
-            from ._guard import block
+        if self._detour:  # closed, blocked, or an on_error hook to tell
+            if self._closed:
+                self.reporter.dropped("closed", event=event, origin=origin)
+                return None
+            if self._blocked is not None:
+                from ._guard import block
 
-            block(self.reporter, event, self._blocked, origin)
-            return None
-        if self.settings.on_error is not None:
-            self.reporter.note_event(event)
+                block(self.reporter, event, self._blocked, origin)
+                return None
+            if self.settings.on_error is not None:
+                self.reporter.note_event(event)
         if event.device_id is None and self._needs_api and _context.visitors_seen:
             visitor = _visitor.get()
             if visitor is not None:  # a web visitor whose device is not known yet
@@ -313,11 +324,14 @@ class Client:
         try:
             transport.send(event)
         except Exception as exc:
-            if self.settings.strict:
-                raise
-            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            self._send_failed(event, origin, exc)
             return None
         return event
+
+    def _send_failed(self, event: Event, origin: str | None, exc: Exception) -> None:
+        if self.settings.strict:
+            raise exc
+        self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
 
     def _deliver(
         self, event: Event, origin: str | None = None, transport: Transport | None = None
@@ -404,6 +418,7 @@ class Client:
     def _shutdown(self, timeout: float | None, *, at_exit: bool = False) -> bool:
         with self._transport_lock:
             transport, self._closed = self._transport, True
+            self._detour = True
         _clients_to_drain.discard(self)
         if transport is None:
             return True
@@ -508,6 +523,7 @@ class Client:
 
                 target = getattr(transport, "settings", self.settings)
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
+                self._detour = self._detour or self._blocked is not None
             #: Whether the transport talks to the API (and so may hold for a visitor's device).
             self._needs_api = bool(getattr(transport, "needs_api", False))
             self._transport = transport

@@ -319,14 +319,13 @@ def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_modules, 
           _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError,
           _w_CLEARED):
     def {name}({parameters}):
-        _client = _w_recipe.client or _w_facade._default or _w_get_client()
+        _client = {client}
         {disabled}_span = _w_span() if "opentelemetry.trace" in _w_modules else None
-        _started = {started}
-        try:
+        {started_line}try:
             _result = _w_wrapped({call})
         except Exception as _exc:
             if _w_recipe.track_errors:
-                _w_recipe.emit(_client, None, ({args}), {{{kwargs}}}, None, _exc, _started,
+                _w_recipe.emit(_client, None, ({args}), {{{kwargs}}}, None, _exc, {started_var},
                                _w_RAISED, _span)
             raise
         {send}
@@ -395,7 +394,7 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
     else:
         send = (
             f"_w_recipe.emit(_client, None, ({args_source}), {{{', '.join(kwargs)}}}, _result, "
-            "None, _started, _w_RETURNED, _span)"
+            f"None, {'_started' if recipe.timing else '0.0'}, _w_RETURNED, _span)"
         )
     name = code.co_name if code.co_name.isidentifier() and code.co_name not in _RESERVED else "f"
     source = _TEMPLATE.format(
@@ -404,7 +403,12 @@ def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
         call=call,
         args=args_source,
         kwargs=", ".join(kwargs),
-        started="_w_perf_counter()" if recipe.timing else "0.0",
+        started_line="_started = _w_perf_counter()\n        " if recipe.timing else "",
+        started_var="_started" if recipe.timing else "0.0",
+        # client= is fixed when decorating; the default client is looked up per call.
+        client="_w_facade._default or _w_get_client()"
+        if recipe.client is None
+        else "_w_recipe.client",
         # Disabled: the call only; an inlined site's pipeline says so itself, at once.
         disabled=""
         if recipe.inlined and not recipe.track_errors

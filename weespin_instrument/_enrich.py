@@ -65,13 +65,8 @@ def build_event(
         device_id = default_device_id if visitor is None else visitor.device_id
     if span is _NOT_CAPTURED:
         span = current_span()
-    trace_id = span_id = None
-    if span is not None and trace_correlation:
-        context = span.get_span_context()
-        if context.trace_flags.sampled:
-            trace_id, span_id = context.trace_id, context.span_id
     # Event(...) without its __init__: what every tracked call pays, at half the cost (the
-    # values are final here; Event.__init__ only fills in defaults).
+    # values are final here; Event.__init__ only fills in defaults). Ids left unset read None.
     event = _new_event(Event)
     event.name = name
     event.payload = payload
@@ -79,10 +74,12 @@ def build_event(
     event.link_id = link_id
     event.device_id = device_id
     event.timestamp = time()
-    event._trace_id = trace_id
-    event._span_id = span_id
     event.span = span
-    event._event_id = None
+    if span is not None and trace_correlation:
+        context = span.get_span_context()
+        if context.trace_flags.sampled:
+            event._trace_id = context.trace_id
+            event._span_id = context.span_id
     return event
 
 

@@ -82,7 +82,8 @@ class Event:
     @property
     def event_id(self) -> str:
         """A UUID that stays the same on every retry, for de-duplication."""
-        event_id = self._event_id
+        # getattr: an event built by build_event() leaves the unset ids unset (a caller's store).
+        event_id = getattr(self, "_event_id", None)
         if event_id is None:
             event_id = self._event_id = new_event_id()
         return event_id
@@ -90,10 +91,10 @@ class Event:
     @property
     def trace_id(self) -> str | None:
         """The OpenTelemetry trace id (32 hex digits) of the span the event was tracked in."""
-        trace_id = self._trace_id
+        trace_id = getattr(self, "_trace_id", None)
         if trace_id.__class__ is int:
             trace_id = self._trace_id = format(trace_id, "032x")
-        return trace_id  # type: ignore[return-value]
+        return trace_id
 
     @trace_id.setter
     def trace_id(self, value: str | None) -> None:
@@ -102,10 +103,10 @@ class Event:
     @property
     def span_id(self) -> str | None:
         """The OpenTelemetry span id (16 hex digits) of the span the event was tracked in."""
-        span_id = self._span_id
+        span_id = getattr(self, "_span_id", None)
         if span_id.__class__ is int:
             span_id = self._span_id = format(span_id, "016x")
-        return span_id  # type: ignore[return-value]
+        return span_id
 
     @span_id.setter
     def span_id(self, value: str | None) -> None:
