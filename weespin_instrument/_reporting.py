@@ -108,6 +108,8 @@ DROP_REASONS: Mapping[str, DropReason] = _reasons(
     DropReason("device_init_failed", True, True, WARNING, "the device init was refused"),
     DropReason("transport_error", True, False, ERROR, "a bug or I/O error in the transport"),
     DropReason("shutdown", False, True, DEBUG, "still queued when the transport closed"),
+    DropReason("blocked_in_tests", False, False, WARNING, "a test aimed at a non-local API"),
+    DropReason("no_recording_span", False, False, WARNING, "no span to record the event on"),
 )
 
 _OTHER = DropReason("other", False, False, WARNING, "a reason of a third-party transport")
@@ -135,7 +137,8 @@ class DroppedEvent(NamedTuple):
 
     #: Why: ``invalid_event``, ``sensitive_data``, ``not_configured``, ``misconfigured``
     #: (a bad environment variable, reported once), ``queue_full``,
-    #: ``unauthorized``, ``rejected``, ``delivery_failed``, ``device_init_failed``, ...
+    #: ``unauthorized``, ``rejected``, ``redirected``, ``delivery_failed``, ... (see
+    #: :data:`DROP_REASONS`).
     reason: str
     event_name: str | None
     #: The event, when it got far enough to be built.
