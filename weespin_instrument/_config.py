@@ -134,7 +134,7 @@ class Settings(NamedTuple):
     #: With ``overflow="block"``: seconds a caller waits for room before dropping its event.
     block_timeout: float = 1.0
     #: Background transport: requests in flight at once. ``None``: follow the round trip
-    #: (8 to 256, see ``transports/_concurrency.py``); a number: exactly that many at most.
+    #: (16 to 256, see ``transports/_concurrency.py``); a number: exactly that many at most.
     max_in_flight: int | None = None
     #: Background transport: a SQLite file where each event is committed before ``send()``
     #: returns and kept until the API accepted it (durable, opt-in).

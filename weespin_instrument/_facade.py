@@ -97,7 +97,7 @@ def configure(**options: Unpack[Options]) -> Client:
     Background transport (see ``docs/delivery.md``): ``max_queue`` (100,000 events held at
     most), ``overflow`` (``"drop_newest"``, ``"drop_oldest"`` or ``"block"``, waiting up to
     ``block_timeout`` seconds), ``max_in_flight`` (follows the round
-    trip, 8 to 256 requests; a number fixes it), ``outbox`` (a SQLite file
+    trip, 16 to 256 requests; a number fixes it), ``outbox`` (a SQLite file
     for durable delivery; ``WEESPIN_OUTBOX``), ``exit_timeout`` (5 s of delivery at exit).
 
     Example::

@@ -53,7 +53,7 @@ def test_a_caller_waking_the_sender_schedules_no_loop_callback(
     client = client_to(collector.url)
     for n in range(20):
         client.track("open_app", {"n": n})
-        time.sleep(0.02)  # longer than the sender lingers: each call finds it idle
+        time.sleep(0.05)  # longer than the sender lingers: each call finds it idle
     assert client.flush(timeout=10.0)
     assert client.stats().sent == 20
     assert [name for name in callers if name == threading.current_thread().name] == []

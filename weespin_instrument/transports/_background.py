@@ -44,12 +44,14 @@ class BackgroundTransport(BaseTransport):
     """Queues events (bounded) and delivers them from one sender thread, many at a time.
 
     ``send`` only appends to a queue: no lock, no network, about a microsecond. The sender
-    thread, started on the first event, keeps up to ``max_in_flight`` requests in flight
-    over aiohttp keep-alive connections, retries transient failures (exponential backoff,
+    thread, started on the first event, keeps as many requests in flight as the round trip
+    needs (16 to 256; ``max_in_flight`` fixes the number) over aiohttp keep-alive
+    connections, retries transient failures (exponential backoff,
     full jitter, ``Retry-After``), waits out outages behind a circuit breaker, and accounts
     for every event: sent, or dropped with a reason in ``stats()``.
 
-    - ``max_queue``: events held at most (queued, waiting for a retry, or in flight).
+    - ``max_queue``: events held at most (queued, waiting for a retry, or in flight);
+      100,000 by default, room for a cold burst (at most ~45 MB of small events).
       When full, ``overflow`` decides: ``"drop_newest"`` (default) drops the new event,
       ``"drop_oldest"`` the oldest queued one, ``"block"`` waits up to ``block_timeout``
       seconds for room, then drops (never inside a running event loop: there it drops).

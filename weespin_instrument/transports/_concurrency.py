@@ -7,7 +7,9 @@ take. So the limit follows the round trip, the way TCP Vegas sizes its window:
 
 - the *base* round trip is the distance to the API: the lowest seen (a higher sample pulls
   it up very slowly, so an API that moved away is learned again);
-- the share of a round trip spent queueing is ``1 - base / rtt``. Little of it (under
+- the share of a round trip spent queueing is ``1 - base / rtt`` (``rtt``: a moving
+  average of the recent ones; nothing moves before :data:`WARM_UP` answers, so that the
+  base is not taken from the first, slow, answers of a busy start). Little of it (under
   :data:`GROW_BELOW`): more requests at once mean more throughput, the limit grows by one
   per answer (it doubles each round trip). Most of it (over :data:`SHRINK_ABOVE`): more
   requests only wait longer (the API or our CPU is the bottleneck), it shrinks by one.
@@ -21,7 +23,8 @@ Example::
 
     limit = InFlightLimit(cap=256)
     limit.value  # 16 to start with
-    limit.answered(0.200)  # a 200 ms round trip, nothing queued: grow
+    for _ in range(WARM_UP + 1):
+        limit.answered(0.200)  # 200 ms round trips, nothing queued: grow
     limit.value  # 17
     limit.overloaded()
     limit.value  # 16: halved, never below the floor
@@ -29,18 +32,29 @@ Example::
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_CAP", "DEFAULT_FLOOR", "GROW_BELOW", "SHRINK_ABOVE", "InFlightLimit"]
+__all__ = [
+    "DEFAULT_CAP",
+    "DEFAULT_FLOOR",
+    "GROW_BELOW",
+    "SHRINK_ABOVE",
+    "WARM_UP",
+    "InFlightLimit",
+]
 
 #: Requests in flight at most, by default (and connections in the pool).
 DEFAULT_CAP = 256
 #: Requests in flight at least (unless the cap is lower), and to start with.
 DEFAULT_FLOOR = 16
 #: Grow while less than this share of the round trip is spent queueing.
-GROW_BELOW = 0.15
+GROW_BELOW = 0.3
 #: Shrink while more than this share is.
-SHRINK_ABOVE = 0.5
+SHRINK_ABOVE = 0.6
+#: Answers seen before the limit moves.
+WARM_UP = 32
 #: How far a higher round trip pulls the base round trip up (a lower one sets it).
-_DRIFT = 0.002
+_DRIFT = 0.0002
+#: Weight of a new round trip in the recent average.
+_SMOOTHING = 0.1
 
 
 class InFlightLimit:
@@ -52,18 +66,21 @@ class InFlightLimit:
     Example::
 
         limit = InFlightLimit(cap=256)
-        for _ in range(100):
+        for _ in range(132):
             limit.answered(0.200)  # far, and nothing queues: more at once
         limit.value  # 116
     """
 
-    __slots__ = ("base_rtt", "cap", "floor", "value")
+    __slots__ = ("answers", "base_rtt", "cap", "floor", "rtt", "value")
 
     def __init__(self, *, cap: int = DEFAULT_CAP, floor: int = DEFAULT_FLOOR) -> None:
         self.cap = max(1, cap)
         self.floor = max(1, min(floor, self.cap))
         #: The distance to the API as a round trip, in seconds (``None``: no answer yet).
         self.base_rtt: float | None = None
+        #: The recent round trips' moving average, in seconds.
+        self.rtt = 0.0
+        self.answers = 0
         #: The limit now: how many requests may be in flight.
         self.value = self.floor
 
@@ -87,7 +104,12 @@ class InFlightLimit:
             self.base_rtt = base = rtt
         else:
             self.base_rtt = base = base + _DRIFT * (rtt - base)
-        queueing = 1.0 - base / rtt if rtt > 0.0 else 0.0
+        first = self.answers == 0
+        self.rtt = recent = rtt if first else self.rtt + _SMOOTHING * (rtt - self.rtt)
+        self.answers += 1
+        if self.answers <= WARM_UP:
+            return
+        queueing = 1.0 - base / recent if recent > 0.0 else 0.0
         if queueing < GROW_BELOW:
             self.value = min(self.value + 1, self.cap)
         elif queueing > SHRINK_ABOVE:
