@@ -236,7 +236,8 @@ def main() -> None:
     multiprocessing.set_start_method("spawn")  # baselines run in fresh processes
     events = args.events
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {events} events per run")
-    print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}\n")
+    flag = " --paced-only" if args.paced_only else ""
+    print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}{flag}\n")
 
     if args.paced_only:
         with collector() as fast:
