@@ -1,4 +1,5 @@
-"""How long ``import weespin_instrument`` takes, beside ``import httpx`` and ``import pydantic``.
+"""How long ``import weespin_instrument`` takes, beside ``import httpx`` and ``import pydantic``;
+then ``import weespin_instrument`` plus the first ``@track_event`` beside ``import posthog``.
 
 Each figure is the median over fresh interpreter processes, measured two ways in one run:
 ``-X importtime``'s cumulative time for the top-level module, and the wall time of the
@@ -64,6 +65,34 @@ def main() -> None:
         print(f"{module:<20}{cumulative:>12.1f} ms{over_bare:>13.1f} ms{cumulative / ours:>11.2f}x")
     verdict = "OK" if rows["weespin_instrument"][1] <= 60 else "OVER"
     print(f"\ntarget: weespin_instrument <= 60 ms over a bare interpreter: {verdict}")
+    decorator_vs_posthog(runs, bare)
+
+
+#: ``import weespin_instrument`` and the first ``@track_event``, as an application does it.
+FIRST_DECORATOR = (
+    "import weespin_instrument as weespin\n"
+    "@weespin.track_event('add_to_cart', payload_from=['sku', 'quantity', 'price'])\n"
+    "def add_to_cart(sku, quantity, price): pass\n"
+)
+
+
+def decorator_vs_posthog(runs: int, bare: float) -> None:
+    """Import plus the first decorator, over a bare interpreter, against ``import posthog``."""
+    try:
+        process_ms("import posthog")  # warm up its bytecode cache too
+    except subprocess.CalledProcessError:
+        print("\n(posthog not installed: pip install -e '.[bench]')")
+        return
+    process_ms(FIRST_DECORATOR)
+    ours_runs, posthog_runs = [], []
+    for _ in range(runs):  # interleaved: both see the same machine
+        ours_runs.append(process_ms(FIRST_DECORATOR) - bare)
+        posthog_runs.append(process_ms("import posthog") - bare)
+    ours, posthog = statistics.median(ours_runs), statistics.median(posthog_runs)
+    ratio = ours / posthog
+    print(f"\nimport weespin_instrument + first @track_event: {ours:.1f} ms over bare")
+    print(f"import posthog:                                 {posthog:.1f} ms over bare")
+    print(f"ratio {ratio:.2f} (target: at most 0.25): {'OK' if ratio <= 0.25 else 'OVER'}")
 
 
 if __name__ == "__main__":

@@ -65,3 +65,11 @@ def test_the_pytest_fixture_captures_events_in_strict_mode(
     weespin_events.assert_tracked("purchase", amount=19.99, currency="EUR")
     with pytest.raises(weespin.InvalidEventError):
         weespin.track("purchase", {"amount": float("inf")})
+
+
+def test_every_error_strict_mode_raises_is_importable_from_the_package() -> None:
+    from weespin_instrument import errors
+
+    for name in ("AuthenticationError", "RejectedError", "DeliveryError", "InvalidEventError"):
+        assert getattr(weespin, name) is getattr(errors, name)
+        assert name in weespin.__all__

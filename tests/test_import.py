@@ -31,8 +31,23 @@ def test_import_and_configure_start_nothing_and_load_nothing_heavy() -> None:
 def test_the_decorator_loads_on_first_use() -> None:
     code = (
         "import sys, weespin_instrument as w\n"
-        "assert 'wrapt' not in sys.modules\n"
+        "assert 'weespin_instrument._decorators' not in sys.modules\n"
         "w.track_event('x')(lambda: None)\n"
+        "assert 'weespin_instrument._decorators' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_decorating_a_plain_function_loads_neither_wrapt_nor_asyncio() -> None:
+    # A plain function gets a generated wrapper; wrapt (which imports asyncio and
+    # importlib.metadata) loads only for what needs a proxy: here, a staticmethod.
+    code = (
+        "import sys, weespin_instrument as w\n"
+        "@w.track_event('x', payload_from='a')\n"
+        "def f(a): return a\n"
+        "assert f(1) == 1\n"
+        "assert not {'wrapt', 'asyncio', 'importlib.metadata'} & set(sys.modules), sys.modules\n"
+        "w.track_event('y')(staticmethod(lambda: None))\n"
         "assert 'wrapt' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -28,6 +28,7 @@ from .errors import (
     DeliveryError,
     InvalidEventError,
     RateLimitedError,
+    RejectedError,
     ServerError,
     WeespinError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidEventError",
     "MemoryDeviceStore",
     "RateLimitedError",
+    "RejectedError",
     "ServerError",
     "Settings",
     "Stats",

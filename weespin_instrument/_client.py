@@ -10,13 +10,14 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _workers
+from . import _context, _workers
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
-from ._context import current_visitor
+from ._context import _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
+from ._validate import checked_name, validate_identities
 from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from ._event import Event
 
 __all__ = ["TRANSPORT_NAMES", "Client"]
+
+#: ``checked=`` of a payload a call site's plan validated and cleared for the guard.
+_CLEARED = 2
 
 #: Seconds the exit hook waits for queued events by default (``exit_timeout`` setting).
 EXIT_DRAIN_TIMEOUT: float = Settings._field_defaults["exit_timeout"]
@@ -85,6 +89,7 @@ class Client:
         self._misconfigured_seen = False
         #: Set by the pytest plugin's network guard: why this client's events may not leave.
         self._blocked: str | None = None
+        self._needs_api = False
         self._closed = False
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
@@ -143,11 +148,26 @@ class Client:
         span: Any = _CURRENT_SPAN,
         schema: type[BaseModel] | None = None,
     ) -> Event | None:
-        """The pipeline behind every tracked call: enrich + validate, scrub, transport.
+        """The pipeline behind every tracked call: :meth:`prepare` the event, then send it.
 
         ``origin`` names the instrumented function, for error messages and logs; ``span``
         is the OpenTelemetry span current when the tracked call started (default: now).
         """
+        return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
+
+    def _pipeline(
+        self,
+        name: object,
+        payload: object,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+        checked: object = False,
+    ) -> Event | None:
+        # emit() with positional arguments: what @track_event's generated wrapper calls.
         settings = self.settings
         if settings.disabled:
             return None
@@ -156,15 +176,8 @@ class Client:
             self._drop_misconfigured(name, origin)
             return None
         try:
-            event = self.prepare(
-                name,
-                payload,
-                user_id=user_id,
-                link_id=link_id,
-                device_id=device_id,
-                origin=origin,
-                span=span,
-                schema=schema,
+            event = self._prepare(
+                name, payload, user_id, link_id, device_id, origin, span, schema, checked
             )
             transport = self._transport or self._start_transport()
         except InvalidEventError as exc:
@@ -184,6 +197,104 @@ class Client:
             event_name = _plain_name(name)
             self.reporter.dropped("not_configured", event_name=event_name, error=exc, origin=origin)
             return None
+        return self._send(event, origin, transport)
+
+    def _emit_cleared(
+        self, name: str, payload: dict[str, Any], origin: str | None, span: Any
+    ) -> Event | None:
+        # The pipeline for a payload its call site's plan validated and cleared for the guard
+        # (see _decorators._plan_checks): only enrich and send are left. Anything unusual (a
+        # transport not started yet, ids from identify() that the guard must see) takes the
+        # full pipeline.
+        transport = self._transport
+        settings = self.settings
+        if transport is None or settings.disabled or self._misconfigured is not None:
+            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
+        event = build_event(
+            name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
+        )
+        if event.user_id is not None or event.link_id is not None:  # the guard looks at them
+            return self._pipeline(name, payload, None, None, None, origin, span, None, _CLEARED)
+        self.reporter.count_tracked()
+        return self._send(event, origin, transport)
+
+    def prepare(
+        self,
+        name: object,
+        payload: Mapping[str, Any] | None,
+        *,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+    ) -> Event:
+        """Extract, validate, enrich and scrub, without sending: the event :meth:`emit` sends.
+
+        Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
+        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
+        validates and coerces the payload before the API's rules.
+        """
+        return self._prepare(name, payload, user_id, link_id, device_id, origin, span, schema)
+
+    def _prepare(
+        self,
+        name: object,
+        payload: object,
+        user_id: object = None,
+        link_id: object = None,
+        device_id: object = None,
+        origin: str | None = None,
+        span: Any = _CURRENT_SPAN,
+        schema: type[BaseModel] | None = None,
+        checked: object = False,
+    ) -> Event:
+        # The pipeline, in order. ``checked``: @track_event validated the name when it
+        # decorated, and the payload is a dict it built (no copy needed); ``CLEARED``: its
+        # plan also checked every value and found nothing for the guard (see _decorators).
+        settings = self.settings
+        try:
+            if schema is not None:  # extract: through the user's model first
+                from .events import validate_payload
+
+                payload = validate_payload(schema, name, payload)  # type: ignore[arg-type]
+            # validate what the call gave
+            event_name: str = name if checked else checked_name(name, origin)  # type: ignore[assignment]
+            if user_id is not None or link_id is not None or device_id is not None:
+                user_id, link_id, device_id = validate_identities(
+                    event_name, user_id, link_id, device_id, origin
+                )
+            # enrich with what the context knows
+            event = build_event(
+                event_name,
+                payload,
+                user_id,
+                link_id,
+                device_id,
+                settings.device_id,
+                settings.trace_correlation,
+                span,
+            )
+            # validate and scrub: one pass over the payload
+            if checked is not _CLEARED:
+                redacted = self._scrub.clean(
+                    event, payload, origin=origin, owned=bool(checked) and schema is None
+                )
+            elif event.user_id is None and event.link_id is None:
+                redacted = 0  # the call site's plan checked the payload and the name already
+            else:
+                redacted = self._scrub.clean(event, payload, origin=origin, owned=True)
+        except InvalidEventError:
+            raise
+        except Exception as exc:  # a user's object raised where nothing more precise caught it
+            raise _user_object_error(name, origin, exc) from exc
+        if redacted:
+            self.reporter.count("redacted", redacted)
+        return event
+
+    def _send(self, event: Event, origin: str | None, transport: Transport) -> Event | None:
+        """The last step: hand ``event`` to the transport, unless this client may not."""
         if self._closed:
             self.reporter.dropped("closed", event=event, origin=origin)
             return None
@@ -192,14 +303,21 @@ class Client:
 
             block(self.reporter, event, self._blocked, origin)
             return None
-        if settings.on_error is not None:
+        if self.settings.on_error is not None:
             self.reporter.note_event(event)
-        if event.device_id is None and getattr(transport, "needs_api", False):
-            visitor = current_visitor()
+        if event.device_id is None and self._needs_api and _context.visitors_seen:
+            visitor = _visitor.get()
             if visitor is not None:  # a web visitor whose device is not known yet
                 visitor.hold(self, event, origin)
                 return event
-        return self._deliver(event, origin, transport)
+        try:
+            transport.send(event)
+        except Exception as exc:
+            if self.settings.strict:
+                raise
+            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            return None
+        return event
 
     def _deliver(
         self, event: Event, origin: str | None = None, transport: Transport | None = None
@@ -218,50 +336,6 @@ class Client:
                 raise
             self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
             return None
-        return event
-
-    def prepare(
-        self,
-        name: object,
-        payload: Mapping[str, Any] | None,
-        *,
-        user_id: object = None,
-        link_id: object = None,
-        device_id: object = None,
-        origin: str | None = None,
-        span: Any = _CURRENT_SPAN,
-        schema: type[BaseModel] | None = None,
-    ) -> Event:
-        """Enrich, validate and scrub, without sending: the event :meth:`emit` would send.
-
-        Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
-        validates and coerces the payload before the API's rules.
-        """
-        settings = self.settings
-        try:
-            if schema is not None:
-                from .events import validate_payload
-
-                payload = validate_payload(schema, name, payload)
-            event = build_event(
-                name,
-                payload,
-                user_id,
-                link_id,
-                device_id,
-                settings.device_id,
-                settings.trace_correlation,
-                origin,
-                span,
-            )
-            redacted = self._scrub.scrub_event(event, origin=origin)
-        except InvalidEventError:
-            raise
-        except Exception as exc:  # a user's object raised where nothing more precise caught it
-            raise _user_object_error(name, origin, exc) from exc
-        if redacted:
-            self.reporter.count("redacted", redacted)
         return event
 
     def flush(self, timeout: float | None = 5.0) -> bool:
@@ -434,6 +508,8 @@ class Client:
 
                 target = getattr(transport, "settings", self.settings)
                 self._blocked = blocked_reason(getattr(target, "base_url", ""))
+            #: Whether the transport talks to the API (and so may hold for a visitor's device).
+            self._needs_api = bool(getattr(transport, "needs_api", False))
             self._transport = transport
             _clients_to_drain.add(self)
             # Dropped without shutdown(): deliver what it holds (bounded), then stop its

@@ -45,6 +45,10 @@ _visitor: contextvars.ContextVar[VisitorDevice | None] = contextvars.ContextVar(
 )
 
 
+#: Whether a web visitor was ever bound in this process: until then no event looks one up.
+visitors_seen = False
+
+
 def current_visitor() -> VisitorDevice | None:
     """The new web visitor of the current request, whose device is initialized on demand.
 
@@ -77,6 +81,9 @@ def bound_identity(identity: Identity, visitor: VisitorDevice | None = None) -> 
         with bound_identity(Identity(user_id="u_42"), VisitorDevice()):
             handle(request)
     """
+    global visitors_seen
+    if visitor is not None:
+        visitors_seen = True
     token = _identity.set(identity)
     visitor_token = _visitor.set(visitor)
     try:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
+import sys
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, SupportsIndex, TypeVar, cast
 
-import wrapt
-
 from . import _facade
+from ._client import _CLEARED
 from ._enrich import current_span
 from ._extract import Call, FieldGetter, PathError, Signature, compile_path, compile_payload_from
 from ._facade import get_client
 from ._reporting import logger
+from ._validate import validate_event_name
+from ._wrapping import exact_signature_source
 from .errors import InvalidEventError, WeespinError
 
 if TYPE_CHECKING:
@@ -50,11 +53,13 @@ class _Recipe:
         "_reported_paths",
         "all_fields",
         "arg_fields",
+        "bare",
         "bind",
         "binds_instance",
         "client",
         "link_get",
         "name",
+        "name_checked",
         "needs_call",
         "origin",
         "payload_fn",
@@ -100,6 +105,10 @@ class _Recipe:
         self.schema = schema
         signature = Signature.of(func)
         self.name = name
+        try:  # once here, not per call (a bad name is still reported per call, as before)
+            self.name_checked = validate_event_name(name) is name
+        except InvalidEventError:
+            self.name_checked = False
         self.static = dict(payload or {})
         self.payload_fn: Callable[[Call], Mapping[str, Any]] | None = None
         fields: tuple[FieldGetter, ...] = ()
@@ -111,6 +120,12 @@ class _Recipe:
             )
         self.arg_fields = tuple((f.key, f.get) for f in fields if not f.reads_result)
         self.all_fields = tuple((f.key, f.get) for f in fields)
+        # Fields that are parameters themselves ("sku"): a generated wrapper reads its locals.
+        plain = {
+            p.name for p in signature.parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        bare = tuple((f.key, f.path) for f in fields if f.path in plain)
+        self.bare = bare if len(bare) == len(fields) else None
         self.user_get = self._identity("user_id", user_id_from, signature, where, allow_return)
         self.link_get = self._identity("link_id", link_id_from, signature, where, allow_return)
         self.when = when
@@ -131,6 +146,25 @@ class _Recipe:
             return None
         get, reads_result = compile_path(path, signature, where=where, allow_return=allow_return)
         return (key, get, reads_result)
+
+    @property
+    def inlined(self) -> bool:
+        """Whether a generated wrapper can build the payload from its parameters alone."""
+        return (
+            self.bare is not None
+            and not self.needs_call
+            and not self.timing
+            and self.user_get is None
+            and self.link_get is None
+        )
+
+    def failed(self, client: Client, exc: WeespinError) -> None:
+        """What the generated wrapper does when its inlined :meth:`emit` raised ``exc``."""
+        if client.settings.strict:
+            raise exc
+        client.reporter.dropped(
+            "extraction_failed", event_name=self.name, error=exc, origin=self.origin
+        )
 
     def emit(
         self,
@@ -167,15 +201,10 @@ class _Recipe:
                 user_id = self._identity_value(client, self.user_get, args, kwargs, result, outcome)
             if self.link_get is not None:
                 link_id = self._identity_value(client, self.link_get, args, kwargs, result, outcome)
-            client.emit(
-                self.name,
-                payload,
-                user_id=user_id,
-                link_id=link_id,
-                origin=self.origin,
-                span=span,
-                schema=self.schema,
-            )
+            client._pipeline(
+                self.name, payload, user_id, link_id, None, self.origin, span, self.schema,
+                self.name_checked,
+            )  # fmt: skip
         except WeespinError as exc:
             if client.settings.strict:
                 raise
@@ -264,11 +293,136 @@ class _Recipe:
             logger.log(logging.WARNING, "weespin: %s (logged once per function and path)", message)
 
 
-class _EventFunction(wrapt.FunctionWrapper[..., Any]):
-    """The decorated function: a transparent wrapt proxy that pickles by reference."""
+@functools.cache
+def _event_function() -> type:
+    """The decorated method, descriptor or callable object: a transparent wrapt proxy that
+    pickles by reference. wrapt (which loads asyncio) is imported only when one is decorated.
+    """
+    import wrapt
 
-    def __reduce_ex__(self, protocol: SupportsIndex) -> str:
-        return str(self.__qualname__)
+    class _EventFunction(wrapt.FunctionWrapper[..., Any]):
+        def __reduce_ex__(self, protocol: SupportsIndex) -> str:
+            return str(self.__qualname__)
+
+    return _EventFunction
+
+
+#: The generated wrapper's own names: a parameter named so keeps the wrapt proxy.
+_RESERVED = frozenset(
+    {"_client", "_span", "_result", "_exc", "_started"}
+) | frozenset(f"_w_{n}" for n in ("wrapped", "recipe", "facade", "get_client", "span", "modules",
+                                   "perf_counter", "RETURNED", "RAISED", "name", "origin",
+                                   "schema", "checked", "WeespinError", "CLEARED"))  # fmt: skip
+
+_TEMPLATE = """
+def _make(_w_wrapped, _w_recipe, _w_facade, _w_get_client, _w_span, _w_modules, _w_perf_counter,
+          _w_RETURNED, _w_RAISED, _w_name, _w_origin, _w_schema, _w_checked, _w_WeespinError,
+          _w_CLEARED):
+    def {name}({parameters}):
+        _client = _w_recipe.client or _w_facade._default or _w_get_client()
+        {disabled}_span = _w_span() if "opentelemetry.trace" in _w_modules else None
+        _started = {started}
+        try:
+            _result = _w_wrapped({call})
+        except Exception as _exc:
+            if _w_recipe.track_errors:
+                _w_recipe.emit(_client, None, ({args}), {{{kwargs}}}, None, _exc, _started,
+                               _w_RAISED, _span)
+            raise
+        {send}
+        return _result
+    return {name}
+"""
+
+
+def _plan_checks(recipe: _Recipe) -> str | None:
+    """The per-call checks of an inlined call site's values, compiled from its keys: when
+    they hold, the payload is valid as it is and the guard has nothing to look at. ``None``
+    when some key or the name always needs the full way (or a schema or static fields do).
+    """
+    from ._scrub import is_clean_name, plain_value_check
+
+    assert recipe.bare is not None
+    if recipe.static or recipe.schema is not None or not recipe.name_checked:
+        return None
+    if not is_clean_name(recipe.name):
+        return None
+    checks = [plain_value_check(key, path) for key, path in recipe.bare]
+    if any(check is None for check in checks):
+        return None
+    return " and ".join(cast(list[str], checks)) or "True"
+
+
+def _generated_wrapper(func: Any, recipe: _Recipe) -> Any:
+    """A plain function with ``func``'s exact parameters that runs the recipe: no proxy, no
+    binding per call. ``None`` when ``func`` is not a plain function one can be made for.
+    """
+    try:
+        parameters, call = exact_signature_source(func, _RESERVED)
+    except ValueError:
+        return None
+    code = func.__code__
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    args = [n for n in names[: code.co_argcount]]
+    kwargs = [f"{n!r}: {n}" for n in names[code.co_argcount :]]
+    rest = code.co_argcount + code.co_kwonlyargcount
+    if code.co_flags & inspect.CO_VARARGS:
+        args.append("*" + code.co_varnames[rest])
+        rest += 1
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        kwargs.append("**" + code.co_varnames[rest])
+    args_source = ", ".join(args) + ("," if len(args) == 1 else "")
+    if recipe.inlined:
+        assert recipe.bare is not None
+        fields = ", ".join(f"{key!r}: {path}" for key, path in recipe.bare)
+        static = "**_w_recipe.static, " if recipe.static else ""
+        pipeline = (
+            f"_client._pipeline(_w_name, {{{static}{fields}}}, None, None, None, _w_origin, "
+            "_span, _w_schema, _w_checked)"
+        )
+        checks = _plan_checks(recipe)
+        if checks is not None:  # values that pass need nothing more than enrich and send
+            pipeline = (
+                f"_client._emit_cleared(_w_name, {{{fields}}}, _w_origin, _span) "
+                f"if _client._scrub.standard and {checks} else {pipeline}"
+            )
+        send = (
+            "try:\n"
+            f"            {pipeline}\n"
+            "        except _w_WeespinError as _exc:\n"
+            "            _w_recipe.failed(_client, _exc)"
+        )
+    else:
+        send = (
+            f"_w_recipe.emit(_client, None, ({args_source}), {{{', '.join(kwargs)}}}, _result, "
+            "None, _started, _w_RETURNED, _span)"
+        )
+    name = code.co_name if code.co_name.isidentifier() and code.co_name not in _RESERVED else "f"
+    source = _TEMPLATE.format(
+        name=name,
+        parameters=parameters,
+        call=call,
+        args=args_source,
+        kwargs=", ".join(kwargs),
+        started="_w_perf_counter()" if recipe.timing else "0.0",
+        # Disabled: the call only; an inlined site's pipeline says so itself, at once.
+        disabled=""
+        if recipe.inlined and not recipe.track_errors
+        else f"if _client.settings.disabled:\n            return _w_wrapped({call})\n        ",
+        send=send,
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<weespin track_event {recipe.origin}>", "exec"), namespace)
+    wrapper = namespace["_make"](
+        func, recipe, _facade, get_client, current_span, sys.modules, perf_counter,
+        _RETURNED, _RAISED, recipe.name, recipe.origin, recipe.schema, recipe.name_checked,
+        WeespinError, _CLEARED,
+    )  # fmt: skip
+    wrapper.__code__ = wrapper.__code__.replace(co_qualname=func.__qualname__)
+    wrapper.__defaults__ = func.__defaults__
+    wrapper.__kwdefaults__ = func.__kwdefaults__
+    functools.update_wrapper(wrapper, func)
+    return wrapper
 
 
 def _callable_kind(func: Any) -> Any:
@@ -470,7 +624,10 @@ def track_event(
         elif inspect.iscoroutinefunction(kind):
             wrapper = _async_wrapper(recipe)
         else:
+            generated = _generated_wrapper(func, recipe)
+            if generated is not None:
+                return cast(F, generated)
             wrapper = _sync_wrapper(recipe)
-        return cast(F, _EventFunction(cast(Callable[..., Any], func), wrapper))
+        return cast(F, _event_function()(cast(Callable[..., Any], func), wrapper))
 
     return decorate

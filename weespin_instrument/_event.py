@@ -41,14 +41,14 @@ class Event:
 
     __slots__ = (
         "_event_id",
+        "_span_id",
+        "_trace_id",
         "device_id",
         "link_id",
         "name",
         "payload",
         "span",
-        "span_id",
         "timestamp",
-        "trace_id",
         "user_id",
     )
 
@@ -60,8 +60,8 @@ class Event:
         link_id: str | None = None,
         device_id: str | None = None,
         timestamp: float | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
+        trace_id: str | int | None = None,
+        span_id: str | int | None = None,
         span: Any = None,
         event_id: str | None = None,
     ) -> None:
@@ -72,8 +72,9 @@ class Event:
         self.device_id = device_id
         #: Seconds since the epoch when the event was tracked.
         self.timestamp = time.time() if timestamp is None else timestamp
-        self.trace_id = trace_id
-        self.span_id = span_id
+        # Ints (from a span context) are formatted as hex when first read, off the caller's path.
+        self._trace_id = trace_id
+        self._span_id = span_id
         #: The OpenTelemetry span that was current when the tracked call started, if any.
         self.span = span
         self._event_id = event_id
@@ -85,6 +86,30 @@ class Event:
         if event_id is None:
             event_id = self._event_id = new_event_id()
         return event_id
+
+    @property
+    def trace_id(self) -> str | None:
+        """The OpenTelemetry trace id (32 hex digits) of the span the event was tracked in."""
+        trace_id = self._trace_id
+        if trace_id.__class__ is int:
+            trace_id = self._trace_id = format(trace_id, "032x")
+        return trace_id  # type: ignore[return-value]
+
+    @trace_id.setter
+    def trace_id(self, value: str | None) -> None:
+        self._trace_id = value
+
+    @property
+    def span_id(self) -> str | None:
+        """The OpenTelemetry span id (16 hex digits) of the span the event was tracked in."""
+        span_id = self._span_id
+        if span_id.__class__ is int:
+            span_id = self._span_id = format(span_id, "016x")
+        return span_id  # type: ignore[return-value]
+
+    @span_id.setter
+    def span_id(self, value: str | None) -> None:
+        self._span_id = value
 
     def __repr__(self) -> str:
         return (

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from ._client import Client
+from ._enrich import _NOT_CAPTURED as _NOW
 from ._wrapping import decorate_with
 
 if TYPE_CHECKING:
@@ -127,9 +128,8 @@ def track(
 
         weespin.track("share_link", {"channel": "email"}, user_id="u_42")
     """
-    return get_client().emit(
-        name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
-    )
+    client = _default or get_client()
+    return client._pipeline(name, payload, user_id, link_id, device_id, None, _NOW, schema)
 
 
 def flush(timeout: float | None = 5.0) -> bool:

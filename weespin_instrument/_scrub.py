@@ -49,8 +49,12 @@ from ._validate import (
     _T_SENSITIVE_BY_PATTERN,
     _T_SENSITIVE_BY_VALUE,
     _T_SENSITIVE_EXTRA_KEY,
+    INT_MAX,
+    INT_MIN,
     _key_error,
     _where,
+    is_unicode,
+    normalize_payload,
 )
 from .errors import ConfigurationError, InvalidEventError
 
@@ -457,8 +461,47 @@ def _only_digits(value: object) -> bool:
 
 # -- the guard ----------------------------------------------------------------------------------
 
+
+def plain_value_check(key: str, variable: str) -> str | None:
+    """A Python expression true when ``variable``, sent under ``key``, needs neither conversion
+    nor anything from the guard (under any policy, with no ``sensitive_keys`` nor
+    ``sensitive_patterns``); ``None`` when the key's name says to look at every value.
+
+    What a call site compiles once, its keys being known: its calls then check each value with
+    a type test and a comparison, and take the full way only when that fails.
+
+    >>> plain_value_check("sku", "s")[:40]
+    '(type(s) is str and s.isascii() or type('
+    >>> plain_value_check("password", "p") is None
+    True
+    """
+    if not key or not is_unicode(key):
+        return None
+    verdict = Scrubber()._classify_key(key)
+    v = variable
+    if verdict is _ID_KEY:  # not scanned: any valid value
+        return (
+            f"(type({v}) is str and {v}.isascii() or type({v}) is int and "
+            f"{INT_MIN} <= {v} <= {INT_MAX} or type({v}) is float and {v} - {v} == 0.0 "
+            f"or type({v}) is bool)"
+        )
+    if verdict is _PLAIN_KEY:  # scanned only when long enough or large enough
+        return (
+            f"(type({v}) is int and {INT_MIN} <= {v} < {_INT_CARD_MIN} or type({v}) is str "
+            f"and len({v}) < {_SCAN_MIN_LENGTH} and {v}.isascii() or type({v}) is float and "
+            f"{v} - {v} == 0.0 and not {_INT_CARD_MIN} <= {v} < {_INT_CARD_MAX} "
+            f"or type({v}) is bool)"
+        )
+    return None
+
+
 _MAX_CACHED_KEYS = 4096
 _MAX_CACHED_NAMES = 1024
+
+
+def is_clean_name(name: str) -> bool:
+    """Whether the guard (with no ``sensitive_patterns``) finds nothing in an event name."""
+    return not _scan(name)[1]
 
 
 class Scrubber:
@@ -477,7 +520,17 @@ class Scrubber:
         # ({'plan': 'pro', 'password': '[REDACTED]', 'user_iban': '[REDACTED]'}, 2)
     """
 
-    __slots__ = ("_cache", "_clean_names", "_extra", "_off", "_patterns", "_raises", "policy")
+    __slots__ = (
+        "_cache",
+        "_clean_names",
+        "_extra",
+        "_off",
+        "_one_pass",
+        "_patterns",
+        "_raises",
+        "policy",
+        "standard",
+    )
 
     def __init__(
         self,
@@ -515,6 +568,11 @@ class Scrubber:
         self._patterns = tuple(patterns)
         self._off = policy == "off"
         self._raises = policy in ("drop_event", "raise")
+        #: Whether :meth:`clean` may check and scrub a flat payload in one loop.
+        self._one_pass = not self._off and not patterns
+        #: No sensitive_keys nor sensitive_patterns: every key's verdict is the built-in one,
+        #: so a call site may judge its keys once (see :func:`plain_value_check`).
+        self.standard = not extra and not patterns
         self._cache: dict[str, _KeyVerdict] = {}
         #: Event names found clean: most events reuse a handful of names.
         self._clean_names: set[str] = set()
@@ -532,6 +590,14 @@ class Scrubber:
         """
         if self._off:
             return 0
+        redacted = self._scrub_fields(event, origin)
+        event.payload, in_payload = self(event.name, event.payload, origin=origin)
+        return redacted + in_payload
+
+    def _scrub_fields(self, event: Event, origin: str | None) -> int:
+        """Scrub ``event``'s name, ``user_id`` and ``link_id`` in place; how many were."""
+        if self._off:
+            return 0
         redacted = 0
         short = _SCAN_MIN_LENGTH if not self._patterns else 0
         name = event.name
@@ -543,8 +609,69 @@ class Scrubber:
         link_id = event.link_id
         if link_id is not None and len(link_id) >= short:
             redacted += self._scrub_field(event, "link_id", link_id, origin)
-        event.payload, in_payload = self(event.name, event.payload, origin=origin)
-        return redacted + in_payload
+        return redacted
+
+    def clean(
+        self, event: Event, payload: object, *, origin: str | None = None, owned: bool = False
+    ) -> int:
+        """Validate and scrub ``payload`` in one pass into ``event.payload``; scrub the event's
+        name and ids. Returns how many values were redacted.
+
+        A flat dict of plain values under keys seen before (the common case) is checked in one
+        loop: each value's type and range, and what its key's verdict says to look for. Anything
+        else (a first key, a value to convert or flatten, a finding) takes the full way,
+        :func:`~._validate.normalize_payload` then :meth:`scrub_event`, with the same results
+        and errors. ``owned``: the dict is the pipeline's own (not the caller's): no copy.
+
+        Example::
+
+            event = Event("signup")
+            Scrubber().clean(event, {"plan": "pro", "password": "x"})  # 1
+            event.payload  # {'plan': 'pro', 'password': '[REDACTED]'}
+        """
+        if self._one_pass and type(payload) is dict:
+            # A copy first, in C and atomic: another thread may be changing the caller's dict.
+            flat: Payload = payload if owned else payload.copy()
+            verdicts = self._cache
+            value: Any
+            for key, value in flat.items():
+                verdict = verdicts.get(key) if type(key) is str else None
+                kind = type(value)
+                if verdict is _PLAIN_KEY:
+                    if kind is str:
+                        if (value.isascii() or is_unicode(value)) and (
+                            len(value) < _SCAN_MIN_LENGTH or not _scan(value)[1]
+                        ):
+                            continue
+                    elif kind is int:
+                        if INT_MIN <= value < _INT_CARD_MIN or (_INT_CARD_MAX <= value <= INT_MAX):
+                            continue
+                    elif kind is float:
+                        if value - value == 0.0 and not _INT_CARD_MIN <= value < _INT_CARD_MAX:
+                            continue
+                    elif kind is bool:
+                        continue
+                elif verdict is _ID_KEY:
+                    if kind is str:
+                        if value.isascii() or is_unicode(value):
+                            continue
+                    elif kind is int:
+                        if INT_MIN <= value <= INT_MAX:
+                            continue
+                    elif kind is float:
+                        if value - value == 0.0:
+                            continue
+                    elif kind is bool:
+                        continue
+                break
+            else:
+                event.payload = flat
+                if event.name in self._clean_names and event.user_id is event.link_id is None:
+                    return 0
+                return self._scrub_fields(event, origin)
+            payload = flat
+        event.payload = normalize_payload(event.name, payload, origin=origin)  # type: ignore[arg-type]
+        return self.scrub_event(event, origin=origin)
 
     def _scrub_field(self, event: Event, field: str, value: str, origin: str | None) -> int:
         cleaned, finding = self._scan_text(value)

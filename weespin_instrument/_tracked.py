@@ -7,6 +7,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _facade
 from ._enrich import current_span
 from ._facade import get_client
 from ._wrapping import decorate_with
@@ -158,7 +159,7 @@ class tracked:
             return
         if exc is not None and self._on_exception != "track":
             return
-        client = self._client or get_client()
+        client = self._client or _facade._default or get_client()
         payload: Any = event.payload
         try:
             if exc is not None:
@@ -167,13 +168,8 @@ class tracked:
                 payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
         except Exception:
             pass  # the payload is not a mapping any more: emit() reports it
-        client.emit(
-            event.name,
-            payload,
-            user_id=event.user_id,
-            link_id=event.link_id,
-            span=event._span,
-            schema=self._schema,
+        client._pipeline(
+            event.name, payload, event.user_id, event.link_id, None, None, event._span, self._schema
         )
 
     async def __aenter__(self) -> TrackedEvent:

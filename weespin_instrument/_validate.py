@@ -48,7 +48,14 @@ from .errors import InvalidEventError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MAX_DEPTH", "normalize_payload", "validate_event_name", "validate_identity"]
+__all__ = [
+    "MAX_DEPTH",
+    "checked_name",
+    "normalize_payload",
+    "validate_event_name",
+    "validate_identities",
+    "validate_identity",
+]
 
 #: Flattened keys have at most this many dotted segments (guards self-referencing values).
 MAX_DEPTH = 8
@@ -278,6 +285,43 @@ def validate_identity(
         problem=problem or _T_IDENTITY.format(got=got),
     )
     raise InvalidEventError(message, event_name=event_name, key=field, reason="invalid_identity")
+
+
+#: Event names already validated: most events reuse a handful of names.
+_known_names: set[str] = set()
+
+
+def checked_name(name: object, origin: str | None = None) -> str:
+    """:func:`validate_event_name`, remembered for the names seen most (a set lookup)."""
+    if type(name) is str and name in _known_names:
+        return name
+    event_name = validate_event_name(name, origin=origin)
+    if len(_known_names) < 1024:
+        _known_names.add(event_name)
+    return event_name
+
+
+def validate_identities(
+    event_name: str, user_id: object, link_id: object, device_id: object, origin: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """``user_id``, ``link_id`` and ``device_id`` as passed to a call, checked and normalized.
+
+    A plain, non-blank ASCII ``str`` or ``None`` (what nearly every id is) costs a type check;
+    anything else goes through :func:`validate_identity`.
+    """
+    if user_id is not None and (
+        type(user_id) is not str or not (user_id.isascii() and user_id.strip())
+    ):
+        user_id = validate_identity("user_id", user_id, event_name=event_name, origin=origin)
+    if link_id is not None and (
+        type(link_id) is not str or not (link_id.isascii() and link_id.strip())
+    ):
+        link_id = validate_identity("link_id", link_id, event_name=event_name, origin=origin)
+    if device_id is not None and (
+        type(device_id) is not str or not (device_id.isascii() and device_id.strip())
+    ):
+        device_id = validate_identity("device_id", device_id, event_name=event_name, origin=origin)
+    return user_id, link_id, device_id
 
 
 def _is_uuid(kind: type) -> bool:
