@@ -19,7 +19,7 @@
 
 Everything runs on 127.0.0.1 and is bounded in time (about a minute in all).
 
-    .venv/bin/python benchmarks/delivery.py [--events 10000]
+    .venv/bin/python benchmarks/delivery.py [--events 10000] [--paced-only]
 """
 
 from __future__ import annotations
@@ -227,11 +227,25 @@ def queued_memory(events: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument(
+        "--paced-only",
+        action="store_true",
+        help="only the burst and paced CPU rows of 1 (a few seconds)",
+    )
     args = parser.parse_args()
     multiprocessing.set_start_method("spawn")  # baselines run in fresh processes
     events = args.events
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {events} events per run")
-    print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}\n")
+    flag = " --paced-only" if args.paced_only else ""
+    print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}{flag}\n")
+
+    if args.paced_only:
+        with collector() as fast:
+            cpu, _ = deliver(fast, events)
+            paced_cpu = paced(fast, min(events, 2_000))
+        print(f"burst, per event: {cpu:5.0f} µs   paced, one event every 2 ms: {paced_cpu:5.0f} µs")
+        print(f"paced: {paced_cpu / cpu:.2f}x the burst figure (target: <= 1.5x)")
+        return
 
     with collector() as fast:
         raw_aiohttp, _ = engines.measure("aiohttp", fast, 3000, 64)

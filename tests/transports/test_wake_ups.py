@@ -11,9 +11,9 @@ import pytest
 from tests._faults import wait_until
 from weespin_instrument import Client
 from weespin_instrument.collector import Collector
-from weespin_instrument.transports import BackgroundTransport
+from weespin_instrument.transports import BackgroundTransport, _engine
 from weespin_instrument.transports._aio import SenderLoop
-from weespin_instrument.transports._engine import Sender
+from weespin_instrument.transports._engine import LINGER, Sender
 
 KEY = "wake-up-test-key"
 
@@ -53,7 +53,7 @@ def test_a_caller_waking_the_sender_schedules_no_loop_callback(
     client = client_to(collector.url)
     for n in range(20):
         client.track("open_app", {"n": n})
-        time.sleep(0.05)  # longer than the sender lingers: each call finds it idle
+        time.sleep(LINGER + 0.03)  # longer than the sender lingers: each call finds it idle
     assert client.flush(timeout=10.0)
     assert client.stats().sent == 20
     assert [name for name in callers if name == threading.current_thread().name] == []
@@ -82,6 +82,19 @@ def test_a_trickle_of_events_coalesces_instead_of_waking_the_sender_per_event(
     assert client.flush(timeout=10.0)
     assert client.stats().sent == events + 1
     assert len(wakes) < events / 2, len(wakes)  # one wake-up per event before
+    client.shutdown()
+
+
+def test_a_flush_does_not_wait_for_the_sender_to_stop_lingering(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_engine, "LINGER", 60.0)  # far longer than the flush may wait
+    client = client_to(collector.url)
+    client.track("warm_up")
+    assert client.flush(timeout=10.0)  # the sender now lingers: callers do not wake it
+    client.track("open_app")
+    assert client.flush(timeout=10.0)  # the flush wakes it: it looks now
+    assert client.stats().sent == 2
     client.shutdown()
 
 

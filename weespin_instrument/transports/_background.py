@@ -219,6 +219,8 @@ class BackgroundTransport(BaseTransport):
         if inbox.idle:
             inbox.idle = False
             self._wake()
+        elif self._sender is not None:
+            self._sender.wake()  # it may be lingering: look now, not when the linger ends
         return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = None) -> None:

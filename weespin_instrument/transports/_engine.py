@@ -82,8 +82,10 @@ _IN_FLIGHT = "in_flight_at_exit"
 #: Seconds the sender stays awake after its last job before it goes idle. Events that
 #: trickle in meanwhile are taken by its next look, without a wake-up each: a trickle
 #: coalesces into small batches instead of costing every caller a wake-up. Measured at one
-#: event every 2 ms (``benchmarks/delivery.py``, same run): CPU per event 2.2x a burst's at
-#: 5 ms, 1.8x at 10 ms, 1.6x at 20 ms; 20 ms of delay is nothing to an analytics event.
+#: event every 2 ms (``benchmarks/delivery.py``): CPU per event 2.2x a burst's at 5 ms,
+#: 1.8x at 10 ms, 1.6-1.8x at 20 ms, 1.25-1.47x at 50 ms; but at 50 ms the larger batches
+#: cost the uvicorn benchmark (``benchmarks/web_app.py``) one loop stall over 20 ms per
+#: 6,000 requests in 4 runs of 4, none at 20 ms: 20 ms it stays. A flush does not wait for it.
 LINGER = 0.020
 #: ``json.dumps(..., separators=...)`` builds an encoder per call: build it once.
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
