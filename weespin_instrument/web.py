@@ -40,7 +40,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import parse_qs
 
 from ._context import Identity, bound_identity, current_identity
@@ -334,12 +334,60 @@ def identity_for(visit: Visit, user_id: str | None) -> Identity:
     )
 
 
-def _visitors(**options: Any) -> Visitors:
-    options["exclude_paths"] = tuple(options.get("exclude_paths") or ())
-    return Visitors(**options)
+_App = TypeVar("_App")
+_Source = TypeVar("_Source")
 
 
-class ASGIMiddleware:
+class _VisitorMiddleware(Generic[_App, _Source]):
+    # The settings both middlewares take, in one signature; each reads requests its own way.
+
+    def __init__(
+        self,
+        app: _App,
+        *,
+        client: Client | None = None,
+        device_cookie: str = "weespin_device_id",
+        device_header: str = "X-Weespin-Device-Id",
+        link_param: str | None = "link_id",
+        link_cookie: str | None = "weespin_link_id",
+        user_id: Callable[[_Source], str | None] | None = None,
+        exclude_paths: Iterable[str] = (),
+        cookie_max_age: int = DEFAULT_MAX_AGE,
+        cookie_path: str = "/",
+        cookie_domain: str | None = None,
+        cookie_samesite: str | None = "Lax",
+        cookie_httponly: bool = True,
+        cookie_secure: bool | None = None,
+        device_wait: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.visitors = Visitors(
+            device_cookie=device_cookie,
+            device_header=device_header,
+            link_param=link_param,
+            link_cookie=link_cookie,
+            # A lone string reaches Visitors as it is, which says to pass a list instead.
+            exclude_paths=cast("tuple[str, ...]", exclude_paths)
+            if isinstance(exclude_paths, str)
+            else tuple(exclude_paths),
+            cookie_max_age=cookie_max_age,
+            cookie_path=cookie_path,
+            cookie_domain=cookie_domain,
+            cookie_samesite=cookie_samesite,
+            cookie_httponly=cookie_httponly,
+            cookie_secure=cookie_secure,
+            device_wait=device_wait,
+        )
+        self._user_id = _UserId(user_id, type(self).__name__)
+        self._waits = DeviceWaits(device_wait)
+        self._use_header(device_header)
+
+    def _use_header(self, name: str) -> None:
+        raise NotImplementedError
+
+
+class ASGIMiddleware(_VisitorMiddleware["ASGIApp", "Scope"]):
     """Per-visitor identity for any ASGI app (Starlette, FastAPI, Quart, Django ASGI).
 
     See the module's documentation for what it does. ``client`` chooses whose settings
@@ -356,44 +404,8 @@ class ASGIMiddleware:
                              exclude_paths=["/healthz"])
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        client: Client | None = None,
-        device_cookie: str = "weespin_device_id",
-        device_header: str = "X-Weespin-Device-Id",
-        link_param: str | None = "link_id",
-        link_cookie: str | None = "weespin_link_id",
-        user_id: Callable[[Scope], str | None] | None = None,
-        exclude_paths: Iterable[str] = (),
-        cookie_max_age: int = DEFAULT_MAX_AGE,
-        cookie_path: str = "/",
-        cookie_domain: str | None = None,
-        cookie_samesite: str | None = "Lax",
-        cookie_httponly: bool = True,
-        cookie_secure: bool | None = None,
-        device_wait: float = 2.0,
-    ) -> None:
-        self.app = app
-        self.client = client
-        self.visitors = _visitors(
-            device_cookie=device_cookie,
-            device_header=device_header,
-            link_param=link_param,
-            link_cookie=link_cookie,
-            exclude_paths=exclude_paths,
-            cookie_max_age=cookie_max_age,
-            cookie_path=cookie_path,
-            cookie_domain=cookie_domain,
-            cookie_samesite=cookie_samesite,
-            cookie_httponly=cookie_httponly,
-            cookie_secure=cookie_secure,
-            device_wait=device_wait,
-        )
-        self._user_id = _UserId(user_id, "ASGIMiddleware")
-        self._waits = DeviceWaits(device_wait)
-        self._header = device_header.lower().encode("latin-1")
+    def _use_header(self, name: str) -> None:
+        self._header = name.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.visitors.excluded(scope.get("path", "")):
@@ -432,7 +444,7 @@ class ASGIMiddleware:
             await self.app(scope, receive, send_with_cookies)
 
 
-class WSGIMiddleware:
+class WSGIMiddleware(_VisitorMiddleware["WSGIApp", dict[str, Any]]):
     """Per-visitor identity for any WSGI app (Flask, Django WSGI, Bottle, Falcon).
 
     The same as :class:`ASGIMiddleware`, with ``user_id`` given the WSGI ``environ``. A new
@@ -447,44 +459,8 @@ class WSGIMiddleware:
         app.wsgi_app = WSGIMiddleware(app.wsgi_app, user_id=lambda env: env.get("REMOTE_USER"))
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        client: Client | None = None,
-        device_cookie: str = "weespin_device_id",
-        device_header: str = "X-Weespin-Device-Id",
-        link_param: str | None = "link_id",
-        link_cookie: str | None = "weespin_link_id",
-        user_id: Callable[[dict[str, Any]], str | None] | None = None,
-        exclude_paths: Iterable[str] = (),
-        cookie_max_age: int = DEFAULT_MAX_AGE,
-        cookie_path: str = "/",
-        cookie_domain: str | None = None,
-        cookie_samesite: str | None = "Lax",
-        cookie_httponly: bool = True,
-        cookie_secure: bool | None = None,
-        device_wait: float = 2.0,
-    ) -> None:
-        self.app = app
-        self.client = client
-        self.visitors = _visitors(
-            device_cookie=device_cookie,
-            device_header=device_header,
-            link_param=link_param,
-            link_cookie=link_cookie,
-            exclude_paths=exclude_paths,
-            cookie_max_age=cookie_max_age,
-            cookie_path=cookie_path,
-            cookie_domain=cookie_domain,
-            cookie_samesite=cookie_samesite,
-            cookie_httponly=cookie_httponly,
-            cookie_secure=cookie_secure,
-            device_wait=device_wait,
-        )
-        self._user_id = _UserId(user_id, "WSGIMiddleware")
-        self._waits = DeviceWaits(device_wait)
-        self._environ_key = "HTTP_" + device_header.upper().replace("-", "_")
+    def _use_header(self, name: str) -> None:
+        self._environ_key = "HTTP_" + name.upper().replace("-", "_")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
