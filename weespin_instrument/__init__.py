@@ -22,6 +22,7 @@ from ._event import Event
 from ._facade import Flushing, configure, flush, flushing, get_client, shutdown, stats, track
 from ._reporting import DroppedEvent, Stats
 from ._tracked import TrackedEvent, tracked
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -36,8 +37,6 @@ from .errors import (
 if TYPE_CHECKING:
     from ._decorators import EventDecorator, track_event
     from ._extract import Call
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
