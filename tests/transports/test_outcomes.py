@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from weespin_instrument import Event
-from weespin_instrument._retry import RetryPolicy
 from weespin_instrument.errors import (
     AuthenticationError,
     DeliveryError,
@@ -15,6 +14,7 @@ from weespin_instrument.errors import (
 )
 from weespin_instrument.transports._jobs import Job
 from weespin_instrument.transports._outcomes import Decision, RecentAnswers, Step, decide
+from weespin_instrument.transports._retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, max_total=30.0, base=0.2, max_backoff=10.0)
 

@@ -11,9 +11,10 @@ about 40% more CPU per request than long-lived workers). Jobs come from the
 :class:`~._jobs.JobQueue` (parked, retries due, recovered from the outbox, the inbox).
 
 What an answer means, and what follows, is :func:`~._outcomes.decide`'s (a pure function,
-built on the mapping the synchronous client shares): an event's own failures are charged
-to it (a poison event is dropped when its budget ends, while the others keep flowing), a
-client-wide rate limit pauses all. The sender applies the decision.
+built on :func:`~._retry.outcome_of`, the mapping the synchronous client shares): an
+event's own failures are charged to it (a poison event is dropped when its budget ends,
+while the others keep flowing), a client-wide rate limit pauses all. The sender applies
+the decision.
 
 ``pump()`` starts workers while there are jobs, slots, and the breaker and the device allow
 it. It runs when a caller wakes an idle sender, when a worker sees more work than workers,
@@ -43,7 +44,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._reporting import drop_reason, logger
-from .._retry import RetryPolicy
 from .._suppress import suppress_instrumentation
 from ..errors import (
     APIError,
@@ -60,6 +60,7 @@ from ._concurrency import InFlightLimit
 from ._inbox import Inbox
 from ._jobs import Job, JobQueue
 from ._outcomes import RecentAnswers, Step, decide
+from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .._config import Settings

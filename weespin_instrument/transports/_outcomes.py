@@ -1,6 +1,6 @@
 """What the sender does after one attempt: a decision, from what it knows, with no loop.
 
-:func:`~.._retry.outcome_of` says what an answer means (the mapping the synchronous client
+:func:`~._retry.outcome_of` says what an answer means (the mapping the synchronous client
 shares); :func:`decide` adds what the sender knows at that moment (the job's history, the
 time the breaker spent open, the retry policy, how often the client was paced in a row)
 and answers what to do: settle the job, park it, or try it again after a delay, and what
@@ -20,8 +20,8 @@ import enum
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
-from .._retry import RetryPolicy, outcome_of
 from ..errors import RateLimitedError, WeespinError
+from ._retry import RetryPolicy, outcome_of
 
 if TYPE_CHECKING:
     from ._jobs import Job
