@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import pytest
 
 from weespin_instrument import Event
+from weespin_instrument._reporting import Reporter
+from weespin_instrument.transports import _jobs
 from weespin_instrument.transports._inbox import FlushMarker, Inbox
-from weespin_instrument.transports._jobs import BACKLOG_CHUNK, Job, JobQueue
+from weespin_instrument.transports._jobs import Job, JobQueue
+from weespin_instrument.transports._outbox import Outbox
+from weespin_instrument.transports._outcomes import Decision, Step
 
 
 def event(name: str, *, age: float = 0.0) -> Event:
     return Event(name, {}, timestamp=time.time() - age)
 
 
-def queue_with(*names: str, max_event_age: float | None = None) -> tuple[JobQueue, list[Job]]:
-    """A queue whose inbox holds events ``names``; the list collects the expired jobs."""
+def queue_with(*names: str, max_event_age: float | None = None) -> tuple[JobQueue, list[str]]:
+    """A queue whose inbox holds events ``names``; the list collects the dropped ones."""
     inbox = Inbox()
     inbox.items.extend(event(name) for name in names)
-    expired: list[Job] = []
-    return JobQueue(inbox, expire=expired.append, max_event_age=max_event_age), expired
+    dropped: list[str] = []
+    reporter = Reporter(
+        on_error=lambda report: dropped.append(f"{report.event.name}:{report.reason}")
+    )
+    return JobQueue(inbox, reporter, max_event_age=max_event_age), dropped
 
 
 def taken_names(queue: JobQueue, now: float, **options: bool) -> list[str]:
@@ -29,9 +39,7 @@ def taken_names(queue: JobQueue, now: float, **options: bool) -> list[str]:
 
 
 def settle(queue: JobQueue, job: Job) -> None:
-    """What the sender does once a job is sent or dropped."""
-    queue.inbox.taken -= 1
-    queue.inbox.settled(job.seq)
+    queue.settle(job, None)  # sent
 
 
 def test_inbox_events_are_taken_in_order_and_counted_as_held() -> None:
@@ -74,26 +82,29 @@ def test_more_waiting_tells_without_taking() -> None:
     assert len(queue) == 1
 
 
-def test_events_older_than_max_event_age_are_expired_on_the_way() -> None:
-    queue, expired = queue_with(max_event_age=60.0)
+def test_events_older_than_max_event_age_are_dropped_on_the_way() -> None:
+    queue, dropped = queue_with(max_event_age=60.0)
     queue.inbox.items.extend([event("stale", age=120.0), event("young", age=1.0)])
     assert taken_names(queue, 0.0) == ["young"]
-    assert [job.event.name for job in expired] == ["stale"]
-    assert queue.inbox.taken == 2  # the sender settles the expired one, as it does any job
+    queue.reporter.wait_for_hooks(5.0)
+    assert dropped == ["stale:delivery_failed"]
+    assert queue.reporter.snapshot().dropped == {"delivery_failed": 1}
+    assert queue.inbox.taken == 1  # the young one, still held
 
 
-def test_a_sweep_expires_the_old_events_while_nothing_can_be_sent() -> None:
-    queue, expired = queue_with(max_event_age=60.0)
+def test_a_sweep_drops_the_old_events_while_nothing_can_be_sent() -> None:
+    queue, dropped = queue_with(max_event_age=60.0)
     queue.park(Job(event("parked_stale", age=100.0), 1))
     queue.park(Job(event("parked_young"), 2))
     queue.inbox.items.extend([event("stale", age=90.0), event("young")])
     queue.sweep_expired(now=10.0)
-    assert [job.event.name for job in expired] == ["parked_stale", "stale"]
+    queue.reporter.wait_for_hooks(5.0)
+    assert dropped == ["parked_stale:delivery_failed", "stale:delivery_failed"]
     assert [job.event.name for job in queue.parked] == ["parked_young"]
     assert [e.name for e in queue.inbox.items if isinstance(e, Event)] == ["young"]
     queue.park(Job(event("stale_again", age=100.0), 3))
     queue.sweep_expired(now=10.5)  # at most once a second
-    assert len(expired) == 2
+    assert queue.reporter.snapshot().dropped == {"delivery_failed": 2}
 
 
 def test_a_flush_is_done_once_the_events_taken_before_it_settle() -> None:
@@ -121,37 +132,43 @@ def test_a_flush_reached_with_nothing_held_is_done_at_once() -> None:
     assert marker.done.is_set()
 
 
-class Backlog:
-    """An outbox with ``rows`` events left by a dead process (the queue's only use of it)."""
-
-    def __init__(self, rows: int) -> None:
-        self.rows = [event(f"recovered_{n}") for n in range(rows)]
-
-    def take_backlog(self, limit: int) -> list[Event]:
-        taken, self.rows = self.rows[:limit], self.rows[limit:]
-        return taken
+def outbox_left_by_a_dead_process(path: Path, rows: int) -> Outbox:
+    """An outbox holding ``rows`` events of a process that is gone: ours to send."""
+    gone = Outbox(path)
+    for n in range(rows):
+        gone.add(event(f"recovered_{n}"))
+    gone.release()  # its rows are claimable at once
+    return Outbox(path)
 
 
-def test_an_outbox_backlog_is_loaded_a_chunk_at_a_time_before_the_inbox() -> None:
+def test_an_outbox_backlog_is_loaded_a_chunk_at_a_time_before_the_inbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_jobs, "BACKLOG_CHUNK", 3)
+    outbox = outbox_left_by_a_dead_process(tmp_path / "outbox.sqlite", 5)
     inbox = Inbox()
     inbox.items.append(event("fresh"))
-    outbox = Backlog(BACKLOG_CHUNK + 2)
-    queue = JobQueue(inbox, expire=lambda job: None, outbox=outbox)  # type: ignore[arg-type]
-    queue.backlog = BACKLOG_CHUNK + 2
+    queue = JobQueue(inbox, Reporter(), outbox=outbox)
+    queue.backlog = outbox.backlog()
     first = queue.take(0.0)
     assert first is not None and first.event.name == "recovered_0"
-    assert len(queue.recovered) == BACKLOG_CHUNK - 1  # one chunk loaded, not the whole file
-    names = taken_names(queue, 0.0)
-    assert names[-3:] == [f"recovered_{BACKLOG_CHUNK}", f"recovered_{BACKLOG_CHUNK + 1}", "fresh"]
+    assert len(queue.recovered) == 2  # one chunk loaded, not the whole file
+    names = [first.event.name, *taken_names(queue, 0.0)]
+    assert names == [*(f"recovered_{n}" for n in range(5)), "fresh"]
     assert queue.backlog == 0
+    queue.settle(first, None)  # sent: its row goes
+    assert outbox.take_recovered(10) == []
+    assert outbox.backlog() == 0
+    outbox.release()
 
 
-def test_a_flush_waits_for_the_outbox_backlog_unless_the_queue_is_closed() -> None:
+def test_a_flush_waits_for_the_outbox_backlog_unless_the_queue_is_closed(tmp_path: Path) -> None:
+    outbox = outbox_left_by_a_dead_process(tmp_path / "outbox.sqlite", 1)
     inbox = Inbox()
     marker, closed_marker = FlushMarker(), FlushMarker()
     inbox.items.append(marker)
-    queue = JobQueue(inbox, expire=lambda job: None, outbox=Backlog(1))  # type: ignore[arg-type]
-    queue.backlog = 1
+    queue = JobQueue(inbox, Reporter(), outbox=outbox)
+    queue.backlog = outbox.backlog()
     assert queue.pop_event() is None  # the marker: deferred, the backlog is not taken yet
     assert not marker.done.is_set()
     recovered = queue.take(0.0)  # loads the backlog: the marker now waits for what is held
@@ -162,25 +179,42 @@ def test_a_flush_waits_for_the_outbox_backlog_unless_the_queue_is_closed() -> No
     inbox.items.append(closed_marker)
     assert queue.pop_event() is None
     assert closed_marker.done.is_set()  # stopping: no backlog will be taken, nothing to wait for
+    outbox.release()
 
 
-def test_drop_all_hands_over_every_held_job_and_queued_event() -> None:
-    queue, _ = queue_with("queued")
+def test_drop_all_drops_every_held_job_and_queued_event() -> None:
+    queue, dropped = queue_with("queued")
     marker = FlushMarker()
     queue.inbox.items.append(marker)
     queue.inbox.items.append(event("queued_after"))
-    queue.park(Job(event("parked"), 100))
-    queue.retry_at(50.0, Job(event("retrying"), 101))
-    queue.recovered.append(Job(event("recovered"), 102))
-    queue.inbox.taken = 3
-    dropped: list[str] = []
-
-    def drop(job: Job) -> None:
-        dropped.append(job.event.name)
-        settle(queue, job)
-
-    queue.drop_all(drop)
-    assert dropped == ["parked", "retrying", "recovered", "queued", "queued_after"]
+    for name in ("parked", "retrying", "recovered"):
+        held = queue.new_job(event(name))
+        if name == "parked":
+            queue.park(held)
+        elif name == "retrying":
+            queue.retry_at(50.0, held)
+        else:
+            queue.recovered.append(held)
+    queue.drop_all("shutdown")
+    queue.reporter.wait_for_hooks(5.0)
+    names = ["parked", "retrying", "recovered", "queued", "queued_after"]
+    assert dropped == [f"{name}:shutdown" for name in names]
     assert len(queue) == 0 and not queue.inbox.items
     assert marker.done.is_set()
     assert queue.inbox.taken == 0
+
+
+def test_a_decision_is_followed_settle_retry_or_back_in_line() -> None:
+    queue, dropped = queue_with("a", "b", "c", "d")
+    a, b, c, d = (queue.take(0.0) for _ in range(4))
+    assert a is not None and b is not None and c is not None and d is not None
+    queue.follow(a, Decision(Step.SENT, api_up=True), None, now=1.0)
+    queue.follow(b, Decision(Step.RETRY, delay=2.0), None, now=1.0)
+    queue.follow(c, Decision(Step.PAUSE, delay=5.0), None, now=1.0)
+    queue.follow(d, Decision(Step.DROP, "rejected"), None, now=1.0)
+    assert queue.reporter.snapshot().sent == 1
+    assert queue.retries == [(3.0, b)] and b.failures == 1  # charged
+    assert list(queue.parked) == [c] and c.failures == 0  # not charged
+    queue.reporter.wait_for_hooks(5.0)
+    assert dropped == ["d:rejected"]
+    assert queue.inbox.taken == 2

@@ -3,13 +3,15 @@
 A :class:`Job` is one event in the sender's hands and its delivery history. The
 :class:`JobQueue` owns where the next one comes from, oldest first: jobs parked by an
 outage or a rate limit, retries that fell due, events a dead process left in the outbox
-(loaded a chunk at a time), the inbox. Jobs older than ``max_event_age`` are handed to
-``expire`` on the way instead. No loop, no clock of its own (the sender passes ``now``),
-no lock: only the sender's thread uses it.
+(loaded a chunk at a time), the inbox. Jobs older than ``max_event_age`` are dropped on
+the way instead. :meth:`JobQueue.settle` accounts for a job once, when it
+leaves the sender's hands: counted sent or dropped, its outbox row let go, the flushes
+waiting for it counted down. No loop, no clock of its own (the sender passes ``now``), no
+lock: only the sender's thread uses it.
 
 Example::
 
-    queue = JobQueue(inbox, expire=dropped.append)
+    queue = JobQueue(inbox, reporter)
     inbox.items.append(event)
     job = queue.take(now=0.0)   # Job(event, seq=1): the inbox's event, now held
     queue.retry_at(0.5, job)    # it failed: again at 0.5
@@ -24,16 +26,23 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .._reporting import drop_reason, logger
+from ..errors import DeliveryError
 from ._inbox import FlushMarker, Inbox
+from ._outcomes import Step
 
 if TYPE_CHECKING:
     from .._event import Event
+    from .._reporting import Reporter
     from ._outbox import Outbox
+    from ._outcomes import Decision
 
-__all__ = ["BACKLOG_CHUNK", "Job", "JobQueue"]
+__all__ = ["BACKLOG_CHUNK", "IN_FLIGHT", "Job", "JobQueue"]
 
 #: Outbox rows left by dead processes are loaded at most this many at a time.
 BACKLOG_CHUNK = 500
+#: :meth:`JobQueue.settle`'s reason for a request cut off at shutdown: its outcome is unknown.
+IN_FLIGHT = "in_flight_at_exit"
 
 
 class Job:
@@ -70,28 +79,33 @@ class Job:
 class JobQueue:
     """Where the sender's next job comes from; see the module docstring.
 
-    ``expire(job)`` is called for a job found older than ``max_event_age`` (the sender
-    drops it). With an ``outbox``, :attr:`backlog` rows it left for us are loaded when
-    nothing recovered is left, and flush markers reached meanwhile wait for them
-    (:meth:`~._inbox.Inbox.reached` with ``defer``) unless the queue is :attr:`closed`.
+    A job found older than ``max_event_age`` is dropped (``delivery_failed``, with
+    ``last_error()`` in the message); ``later(callback)`` runs ``callback`` soon, once (the
+    sender's loop: it batches the outbox's removals). With an ``outbox``, the
+    :attr:`backlog` rows it left for us are loaded when nothing recovered is left, and
+    flush markers reached meanwhile wait for them (:meth:`~._inbox.Inbox.reached` with
+    ``defer``) unless the queue is :attr:`closed`.
 
     Example::
 
-        queue = JobQueue(inbox, max_event_age=600.0, expire=sender.expire)
+        queue = JobQueue(inbox, reporter, later=loop.call_soon, max_event_age=600.0)
         job = queue.take(loop.time())
+        queue.settle(job, None)  # sent
     """
 
     __slots__ = (
         "_last_sweep",
         "backlog",
         "closed",
-        "expire",
         "in_hand",
         "inbox",
+        "last_error",
+        "later",
         "max_event_age",
         "outbox",
         "parked",
         "recovered",
+        "reporter",
         "retries",
         "took_fresh",
     )
@@ -99,13 +113,17 @@ class JobQueue:
     def __init__(
         self,
         inbox: Inbox,
+        reporter: Reporter,
         *,
-        expire: Callable[[Job], object],
+        later: Callable[[Callable[[], object]], object] = lambda callback: callback(),
+        last_error: Callable[[], object] = lambda: None,
         max_event_age: float | None = None,
         outbox: Outbox | None = None,
     ) -> None:
         self.inbox = inbox
-        self.expire = expire
+        self.reporter = reporter
+        self.later = later
+        self.last_error = last_error
         self.max_event_age = max_event_age
         self.outbox = outbox
         #: Outbox rows left by dead processes not loaded yet.
@@ -188,15 +206,18 @@ class JobQueue:
         return Job(event, self.inbox.took())
 
     def expired(self, job: Job) -> bool:
-        """Whether ``job`` is older than ``max_event_age``; if so it was handed to ``expire``."""
+        """Whether ``job`` is older than ``max_event_age``; if so it was dropped."""
         max_age = self.max_event_age
         if max_age is None or time.time() - job.event.timestamp <= max_age:
             return False
-        self.expire(job)
+        last_error = self.last_error()
+        last = f": last error: {last_error}" if last_error is not None else ""
+        error = DeliveryError(f"not delivered within max_event_age ({max_age:g} s){last}")
+        self.settle(job, "delivery_failed", error)
         return True
 
     def sweep_expired(self, now: float) -> None:
-        """While nothing can be sent, expire events older than ``max_event_age`` (oldest
+        """While nothing can be sent, drop events older than ``max_event_age`` (oldest
         first), at most once a second."""
         if self.max_event_age is None or now - self._last_sweep < 1.0:
             return
@@ -213,16 +234,74 @@ class JobQueue:
                 break
             self.expired(self.new_job(event))
 
-    def drop_all(self, drop: Callable[[Job], object]) -> None:
-        """Hand every job held but not in hand to ``drop``, then every event of the inbox."""
+    def drop_all(self, reason: str, error: BaseException | None = None) -> None:
+        """Drop every job held but not in hand, then every event of the inbox."""
         held: list[Job] = [*self.parked, *(job for _, job in self.retries), *self.recovered]
         self.parked.clear()
         self.retries.clear()
         self.recovered.clear()
         for job in held:
-            drop(job)
+            self.settle(job, reason, error)
         while (event := self.pop_event()) is not None:
-            drop(self.new_job(event))  # one at a time: a marker on the way counts them right
+            # One at a time: a flush marker on the way counts the events before it right.
+            self.settle(self.new_job(event), reason, error)
+
+    def drop_without_device(self, now: float, reason: str, error: BaseException) -> None:
+        """Drop the jobs that wait for this process's device (it cannot be had)."""
+        keep: list[Job] = []
+        while (job := self.take(now)) is not None:
+            if job.event.device_id is None:
+                self.settle(job, reason, error)
+            else:
+                keep.append(job)
+        self.parked.extend(keep)
+
+    # -- settling --------------------------------------------------------------------------------
+
+    def settle(self, job: Job, reason: str | None, error: BaseException | None = None) -> None:
+        """Account for a job once: sent (``reason is None``), dropped with ``reason``, or
+        cut off in flight (:data:`IN_FLIGHT`: its row stays in the outbox)."""
+        inbox = self.inbox
+        inbox.taken -= 1
+        event = job.event
+        outbox = self.outbox
+        if reason is None:
+            self.reporter.count_sent()
+            if outbox is not None and outbox.forget(event.event_id):
+                self.later(outbox.discard_forgotten)
+        elif reason == IN_FLIGHT:
+            self.reporter.count(IN_FLIGHT)
+        else:
+            self.reporter.dropped(reason, event=event, error=error)
+            if (
+                outbox is not None
+                and not drop_reason(reason).keeps_outbox_row
+                and outbox.forget(event.event_id)
+            ):
+                self.later(outbox.discard_forgotten)
+        inbox.settled(job.seq)
+
+    def follow(self, job: Job, decision: Decision, error: BaseException | None, now: float) -> None:
+        """Do with ``job`` what ``decision`` says: settle it, put it back in line, or retry it."""
+        step = decision.step
+        if step is Step.SENT:
+            self.settle(job, None)
+        elif step is Step.PAUSE:  # uncharged: back in line
+            self.parked.append(job)
+        elif step is Step.RETRY:  # charged to the event's own budget
+            job.failures += 1
+            heapq.heappush(self.retries, (now + decision.delay, job))
+        else:  # DROP, STOP
+            self.settle(job, decision.reason, error)
+
+    def heartbeat(self) -> bool:
+        """Tell the outbox we are alive (it claims dead processes' rows): any to take?"""
+        assert self.outbox is not None
+        try:
+            self.backlog = self.outbox.heartbeat()
+        except Exception:
+            logger.exception("weespin: could not update the outbox")
+        return self.backlog > 0
 
     def _take_retry(self, now: float) -> Job | None:
         retries = self.retries

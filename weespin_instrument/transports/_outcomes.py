@@ -4,7 +4,9 @@
 shares); :func:`decide` adds what the sender knows at that moment (the job's history, the
 time the breaker spent open, the retry policy, how often the client was paced in a row)
 and answers what to do: settle the job, park it, or try it again after a delay, and what
-the answer says about the API (up, down). The sender only applies it.
+the answer says about the API (up, down). :class:`ApiState` keeps what the sender knows of
+the API (the breaker, the in-flight limit, the recent answers) and applies to it what each
+decision says; the sender does the rest (settle, park, retry).
 
 Example::
 
@@ -20,13 +22,18 @@ import enum
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import RateLimitedError, WeespinError
+from .._reporting import logger
+from ..errors import APIError, AuthenticationError, RateLimitedError, ServerError, WeespinError
+from ._breaker import CircuitBreaker
+from ._concurrency import InFlightLimit
 from ._retry import RetryPolicy, outcome_of
 
 if TYPE_CHECKING:
+    from .._config import Settings
+    from .._reporting import Reporter
     from ._jobs import Job
 
-__all__ = ["Decision", "RecentAnswers", "Step", "decide"]
+__all__ = ["ApiState", "Decision", "RecentAnswers", "Step", "decide"]
 
 #: Recent answers the rate-limit share is computed over, and the fewest distinct events
 #: among its 429s for it to count.
@@ -147,3 +154,122 @@ class RecentAnswers:
         if len(set(limited)) < _RATE_MIN_EVENTS:
             return 0.0
         return len(limited) / len(recent)
+
+
+class ApiState:
+    """What the sender knows of the API, kept up to date by each answer (see :meth:`judge`).
+
+    It owns the circuit breaker, the in-flight limit, the recent answers' share of 429s,
+    the rate-limit pauses in a row and the last error; the sender asks it before each
+    request (``breaker``, ``limit``) and after each answer.
+
+    Example::
+
+        state = ApiState.for_settings(settings, reporter)
+        decision = state.judge(job, error, now=loop.time(), rtt=0.004)
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        reporter: Reporter,
+        *,
+        breaker: CircuitBreaker,
+        limit: InFlightLimit,
+    ) -> None:
+        self.policy = policy
+        self.reporter = reporter
+        self.breaker = breaker
+        self.limit = limit
+        #: The last error an attempt (or the device initialization) ended with.
+        self.last_error: WeespinError | None = None
+        #: The API refused the key: delivery is stopped for good.
+        self.refused: AuthenticationError | None = None
+        self._pauses = 0
+        self._answers = RecentAnswers()
+        self._outage_logged = False
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, reporter: Reporter, *, max_in_flight: int | None = None
+    ) -> ApiState:
+        """The sender's: retries and breaker from ``settings``; the in-flight limit adaptive,
+        or fixed at ``max_in_flight``."""
+        policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            max_total=settings.max_retry_time,
+            max_backoff=settings.max_backoff,
+        )
+        limit = InFlightLimit() if max_in_flight is None else InFlightLimit.fixed(max_in_flight)
+        breaker = CircuitBreaker(cap=max(settings.max_backoff, 0.5))
+        return cls(policy, reporter, breaker=breaker, limit=limit)
+
+    def judge(self, job: Job, error: WeespinError | None, *, now: float, rtt: float) -> Decision:
+        """The decision on ``job``'s attempt, what it taught applied to the breaker and limit."""
+        if not job.failures:  # an event that failed before says nothing of the API (poison)
+            self._follow_round_trip(error, rtt)
+        breaker = self.breaker
+        share = self._answers.add(job.seq, rate_limited=isinstance(error, RateLimitedError))
+        decision = decide(
+            error,
+            job,
+            now=now,
+            open_time=breaker.open_time(now),
+            policy=self.policy,
+            rate_limited_share=share,
+            pauses=self._pauses,
+        )
+        if error is None:
+            breaker.success(now)
+            self._pauses = 0
+            if self._outage_logged:
+                self._outage_logged = False
+                logger.info("weespin: the API answers again; delivery resumed")
+            return decision
+        self.last_error = error
+        if error.retryable:
+            self.reporter.note_failure(error)
+        if decision.api_up:
+            breaker.success(now)
+        elif decision.api_up is not None:
+            breaker.failure(now, fresh=job.failures == 0)
+            if breaker.is_open:
+                self._log_outage(error)
+                if decision.down_for is not None:  # down, and it said for how long: no probe
+                    breaker.pause(now + decision.down_for)
+        if decision.step is Step.PAUSE:  # the client as a whole waits
+            self._pauses += 1
+            breaker.pause(now + decision.delay, now=now)
+        return decision
+
+    def refuse(self, error: AuthenticationError) -> bool:
+        """The key was refused; ``True`` the first time (then one error is logged)."""
+        if self.refused is not None:
+            return False
+        self.refused = error
+        logger.error(
+            "weespin: %s Delivery is stopped: every event of this process is dropped from "
+            "now on (counted as 'unauthorized' in weespin.stats()) until a client with a "
+            "valid key is configured.",
+            error,
+        )
+        return True
+
+    def _follow_round_trip(self, error: WeespinError | None, rtt: float) -> None:
+        """Feed the in-flight limit: a round trip, or a sign the API is overloaded."""
+        if isinstance(error, (RateLimitedError, ServerError)) or (
+            error is not None and not isinstance(error, APIError)  # a timeout, a reset
+        ):
+            self.limit.overloaded()
+        else:
+            self.limit.answered(rtt)
+
+    def _log_outage(self, error: WeespinError) -> None:
+        if not self._outage_logged:
+            self._outage_logged = True
+            logger.warning(
+                "weespin: the API is unreachable (%s); events wait and sending resumes by "
+                "itself (probing with backoff up to %.0f s)",
+                error,
+                self.breaker.cap,
+            )
