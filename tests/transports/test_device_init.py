@@ -1,4 +1,4 @@
-"""The background sender initializes the device on its own loop; the store is touched in a thread."""
+"""The background sender initializes the device on its loop; the store is touched in a thread."""
 
 from __future__ import annotations
 
