@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import OverflowPolicy, Settings
 from .._device import DeviceManager, DeviceStore
-from ..errors import AuthenticationError, ConfigurationError, DeliveryError
+from ..errors import AuthenticationError, ConfigurationError
 from ._base import BaseTransport
 from ._fork import keep_forever
 from ._inbox import FlushMarker, Inbox
@@ -160,7 +160,7 @@ class BackgroundTransport(BaseTransport):
         if max_event_age is _DEFAULT:
             max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
         self.max_event_age: float | None = max_event_age
-        self.devices = DeviceManager(self._initialize_device, store=settings.device_store)
+        self.devices = DeviceManager(store=settings.device_store)
 
     # -- the caller's side -----------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class BackgroundTransport(BaseTransport):
                 return not inbox.items
         else:
             sender = self._sender
-            if sender is not None and not inbox.held() and not sender.backlog:
+            if sender is not None and not inbox.held() and not sender.jobs.backlog:
                 return True
             if self._in_sender_thread():
                 return False
@@ -331,7 +331,7 @@ class BackgroundTransport(BaseTransport):
                 on_refused=self._on_refused,
             )
             if self.outbox is not None:
-                sender.backlog = self.outbox.backlog()
+                sender.jobs.backlog = self.outbox.backlog()
         except Exception:
             logging.getLogger("weespin_instrument").exception("weespin: the sender cannot start")
             self._ready.set()
@@ -343,12 +343,6 @@ class BackgroundTransport(BaseTransport):
     def _in_sender_thread(self) -> bool:
         thread = self._thread
         return thread is not None and thread.ident == threading.get_ident()
-
-    def _initialize_device(self) -> str:
-        sender = self._sender
-        if sender is None:
-            raise DeliveryError("the sender is not running")
-        return sender.initialize_blocking()
 
     def _on_refused(self, error: AuthenticationError) -> None:
         self._auth_error = error
