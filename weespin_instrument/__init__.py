@@ -29,6 +29,7 @@ from ._options import (
 )
 from ._reporting import DroppedEvent, Stats
 from ._tracked import TrackedEvent, tracked
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -43,8 +44,6 @@ from .errors import (
 if TYPE_CHECKING:
     from ._decorators import EventDecorator, track_event
     from ._extract import Call
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ApiOptions",

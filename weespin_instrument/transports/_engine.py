@@ -11,7 +11,7 @@ about 40% more CPU per request than long-lived workers). Jobs come, in order, fr
 parked by an outage or a rate limit, retries that fell due, events a dead process left in
 the outbox, the inbox.
 
-What an answer means comes from :func:`~.._retry.outcome_of`, the mapping the synchronous
+What an answer means comes from :func:`~._retry.outcome_of`, the mapping the synchronous
 client uses too: an event's own failures are charged to it (a poison event is dropped when
 its budget ends, while the others keep flowing), a client-wide rate limit pauses all.
 
@@ -34,7 +34,6 @@ import concurrent.futures
 import contextlib
 import contextvars
 import heapq
-import json
 import math
 import socket
 import threading
@@ -44,7 +43,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._reporting import drop_reason, logger
-from .._retry import RetryPolicy, outcome_of
 from .._suppress import suppress_instrumentation
 from ..errors import (
     APIError,
@@ -59,6 +57,8 @@ from ._aio import AsyncAPI, SenderLoop
 from ._breaker import CircuitBreaker
 from ._concurrency import InFlightLimit
 from ._inbox import FlushMarker, Inbox
+from ._protocol import encode_body
+from ._retry import RetryPolicy, outcome_of
 
 if TYPE_CHECKING:
     from .._config import Settings
@@ -87,8 +87,6 @@ _IN_FLIGHT = "in_flight_at_exit"
 #: cost the uvicorn benchmark (``benchmarks/web_app.py``) one loop stall over 20 ms per
 #: 6,000 requests in 4 runs of 4, none at 20 ms: 20 ms it stays. A flush does not wait for it.
 LINGER = 0.020
-#: ``json.dumps(..., separators=...)`` builds an encoder per call: build it once.
-_to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Job:
@@ -152,11 +150,7 @@ class Sender:
         self.max_event_age = max_event_age
         self.outbox = outbox
         self.on_refused = on_refused
-        self.policy = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            max_total=settings.max_retry_time,
-            max_backoff=settings.max_backoff,
-        )
+        self.policy = RetryPolicy.from_settings(settings)
         self.breaker = CircuitBreaker(cap=max(settings.max_backoff, 0.5))
         self.api = AsyncAPI(settings, max_connections=self.limit.cap)
         #: Created here so callers can wake the sender before its thread runs.
@@ -443,7 +437,7 @@ class Sender:
             if body is None:
                 body = job.body = self._encode(job.event)
             started = self.loop.time()
-            await self.api.post_event(body)
+            await self.api.send_event(body)
         except asyncio.CancelledError:
             # Cut off by shutdown. While the API answers, the server may have stored it:
             # neither sent nor dropped. During an outage (the breaker open) it was not.
@@ -477,7 +471,7 @@ class Sender:
     def _encode(self, event: Event) -> bytes:
         device_id = event.device_id or self.device_id
         body = event.to_wire(device_id, metadata=self.settings.send_metadata)
-        return _to_json(body).encode()
+        return encode_body(body)
 
     def _outcome(self, job: Job, error: WeespinError | None) -> None:
         now = self.loop.time()
