@@ -134,6 +134,51 @@ class Client:
         """
         return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
 
+    def send(
+        self, event: Event, *, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        """Send an event built elsewhere, counted and dropped exactly as :meth:`emit`'s own.
+
+        For code that builds events itself: with :meth:`prepare`, or from another system's
+        records (the OpenTelemetry bridge rebuilds them from span events). The event is neither
+        validated nor counted as tracked again: whoever built it did. It is dropped and counted
+        as ``closed`` after :meth:`shutdown`, ``not_configured`` when no transport can start,
+        ``transport_error`` when the transport raises, ``blocked_in_tests`` under the pytest
+        network guard; it waits for a new web visitor's device; ``on_error`` hears of each
+        drop. ``transport``: where it goes instead of the client's own transport (a bridge's
+        own delivery; the guard and the visitor's device concern the client's own). Returns
+        the event, or ``None`` when it was dropped. Unlike :meth:`emit` it never raises, strict
+        mode included: its callers (a span processor's ``on_end``) must not fail.
+
+        Example::
+
+            event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
+            client.send(event, origin="my bridge")
+        """
+        target = self._transport if transport is None else transport
+        if target is None:  # the client's own, not started yet
+            if self._closed:
+                self.reporter.dropped("closed", event=event, origin=origin)
+                return None
+            try:
+                target = self._start_transport()
+            except ConfigurationError as exc:
+                self.reporter.dropped("not_configured", event=event, error=exc, origin=origin)
+                return None
+        try:
+            if target is self._transport:
+                return self._send(event, origin, target)
+            if self._closed:  # what _send says of the client's own
+                self.reporter.dropped("closed", event=event, origin=origin)
+                return None
+            if self.settings.on_error is not None:
+                self.reporter.note_event(event)
+            target.send(event)
+        except Exception as exc:  # _send raised it in strict mode: counted here instead
+            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+            return None
+        return event
+
     # The pipeline (see _pipeline.py), bound as methods: ``_pipeline`` is emit() with
     # positional arguments, what @track_event's generated wrapper and tracked() call.
     _pipeline = pipeline.emit
