@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from weespin_instrument import Settings
 from weespin_instrument._api import WeespinAPI
-from weespin_instrument._config import Settings
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import (
     AuthenticationError,
