@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from weespin_instrument import Settings
-from weespin_instrument._api import WeespinAPI
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import (
     AuthenticationError,
@@ -18,6 +17,7 @@ from weespin_instrument.errors import (
     RejectedError,
     ServerError,
 )
+from weespin_instrument.transports._sync_client import WeespinAPI
 
 KEY = "wsk_live_TOPSECRET_9a8b7c6d5e4f_Zk9Q"
 

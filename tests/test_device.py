@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from weespin_instrument import FileDeviceStore, MemoryDeviceStore, Settings
-from weespin_instrument._api import WeespinAPI
 from weespin_instrument._device import DeviceManager
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import DeliveryError, ServerError
+from weespin_instrument.transports._sync_client import WeespinAPI
 
 
 def api_for(collector: Collector, **options: object) -> WeespinAPI:

@@ -8,7 +8,6 @@ from email.utils import formatdate
 import pytest
 
 from weespin_instrument._reporting import DROP_REASONS, FAILURE_REASONS
-from weespin_instrument._retry import RetryPolicy, outcome_of, parse_retry_after
 from weespin_instrument.errors import (
     AuthenticationError,
     DeliveryError,
@@ -17,6 +16,7 @@ from weespin_instrument.errors import (
     ServerError,
     WeespinError,
 )
+from weespin_instrument.transports._retry import RetryPolicy, outcome_of, parse_retry_after
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:

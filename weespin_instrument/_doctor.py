@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, TextIO
 
-from ._api import WeespinAPI
 from ._client import Client
 from ._config import ENV_API_KEY, ENV_BASE_URL, Settings
 from ._guard import blocked_reason, is_local_url
 from .errors import AuthenticationError, ConfigurationError, RejectedError, WeespinError
+from .transports._sync_client import WeespinAPI
 
 __all__ = ["TYPE_SUFFIXES", "Field", "parse_field", "run_doctor", "send_one"]
 

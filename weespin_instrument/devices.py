@@ -88,7 +88,7 @@ def _refuse_if_blocked(settings: Settings) -> None:
 
 
 def _initialize(settings: Settings) -> str:
-    from ._api import WeespinAPI
+    from .transports._sync_client import WeespinAPI
 
     _refuse_if_blocked(settings)
 
@@ -102,8 +102,8 @@ def _initialize(settings: Settings) -> str:
 async def _initialize_async(settings: Settings) -> str:
     import asyncio
 
-    from ._api import WeespinAPI
     from .transports._aio import AsyncAPI
+    from .transports._sync_client import WeespinAPI
 
     _refuse_if_blocked(settings)
     retry = WeespinAPI(settings).retry  # raises ConfigurationError without an API key
@@ -270,7 +270,7 @@ class VisitorDevice:
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, settings: Settings) -> None:
-        from . import _api  # noqa: F401  (imported here, not concurrently with the sender's)
+        from .transports import _sync_client  # noqa: F401  (imported here, not concurrently with the sender's)
 
         loop = self._loop
         # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);

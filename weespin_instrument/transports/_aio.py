@@ -33,9 +33,9 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from .._api import MAX_BODY, device_id_from, error_for_response
 from .._config import Settings
 from ..errors import DeliveryError, redact_key
+from ._sync_client import MAX_BODY, device_id_from, error_for_response
 
 __all__ = ["AsyncAPI", "SenderLoop", "ssl_context"]
 

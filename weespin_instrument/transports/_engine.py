@@ -11,7 +11,7 @@ about 40% more CPU per request than long-lived workers). Jobs come, in order, fr
 parked by an outage or a rate limit, retries that fell due, events a dead process left in
 the outbox, the inbox.
 
-What an answer means comes from :func:`~.._retry.outcome_of`, the mapping the synchronous
+What an answer means comes from :func:`~._retry.outcome_of`, the mapping the synchronous
 client uses too: an event's own failures are charged to it (a poison event is dropped when
 its budget ends, while the others keep flowing), a client-wide rate limit pauses all.
 
@@ -44,7 +44,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._reporting import drop_reason, logger
-from .._retry import RetryPolicy, outcome_of
 from .._suppress import suppress_instrumentation
 from ..errors import (
     APIError,
@@ -59,6 +58,7 @@ from ._aio import AsyncAPI, SenderLoop
 from ._breaker import CircuitBreaker
 from ._concurrency import InFlightLimit
 from ._inbox import FlushMarker, Inbox
+from ._retry import RetryPolicy, outcome_of
 
 if TYPE_CHECKING:
     from .._config import Settings

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._api import WeespinAPI
 from .._config import Settings
 from .._device import DeviceManager, DeviceStore
-from .._retry import outcome_of
 from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinError
 from ._base import BaseTransport
+from ._retry import outcome_of
+from ._sync_client import WeespinAPI
 
 if TYPE_CHECKING:
     import httpx

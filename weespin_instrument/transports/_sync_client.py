@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._config import ENV_API_KEY, Settings
-from ._retry import RetryPolicy, outcome_of, parse_retry_after
-from ._suppress import suppress_instrumentation
-from .errors import (
+from .._config import ENV_API_KEY, Settings
+from .._suppress import suppress_instrumentation
+from ..errors import (
     AuthenticationError,
     ConfigurationError,
     DeliveryError,
@@ -23,6 +22,7 @@ from .errors import (
     key_suffix,
     redact_key,
 )
+from ._retry import RetryPolicy, outcome_of, parse_retry_after
 
 if TYPE_CHECKING:
     import httpx

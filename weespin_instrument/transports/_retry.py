@@ -13,7 +13,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Literal, NamedTuple
 
-from .errors import AuthenticationError, RateLimitedError, RejectedError, ServerError, WeespinError
+from ..errors import AuthenticationError, RateLimitedError, RejectedError, ServerError, WeespinError
 
 __all__ = ["Action", "Outcome", "RetryPolicy", "outcome_of", "parse_retry_after"]
 
