@@ -42,16 +42,6 @@ NOT_EXPORTED = {
     "weespin_instrument.testing": {"pytest_addoption", "pytest_configure", "pytest_unconfigure"},
     # Helpers other modules of the package share (candidates for a leading underscore).
     "weespin_instrument.celery": {"identity_from", "identity_headers"},
-    "weespin_instrument.cli": {
-        "DEFAULT_COLLECTOR_URL",
-        "ENV_COLLECTOR_API_KEY",
-        "ENV_DATA_DIR",
-        "FOLLOW_INTERVAL",
-        "run_collector",
-        "run_doctor",
-        "run_events",
-        "run_send",
-    },
     "weespin_instrument.devices": {"AwaitingDevice", "DEVICE_INIT_FAILED"},
     "weespin_instrument.errors": {"key_suffix", "redact_key"},
 }
