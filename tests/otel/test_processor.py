@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanLimits
 
 import weespin_instrument as weespin
-from weespin_instrument import Client, ConfigurationError, Event, _facade
+from weespin_instrument import Client, ConfigurationError, Event
 from weespin_instrument.collector import Collector
 from weespin_instrument.otel import (
     SpanEventTransport,
@@ -46,13 +46,6 @@ class RecordingTransport(MemoryTransport):
 class ExplodingTransport(BaseTransport):
     def send(self, event: Event) -> None:
         raise RuntimeError("delivery bug")
-
-
-@pytest.fixture
-def swap_default() -> Iterator[Callable[[Client], None]]:
-    """Install clients as the default one for the test; the previous default comes back."""
-    with default_client(None):
-        yield _facade.swap_default
 
 
 def test_span_events_of_ours_reach_the_collector_with_trace_ids(
@@ -210,18 +203,14 @@ def test_a_disabled_client_forwards_nothing(tracing: Tracing) -> None:
     assert delivery.events == []
 
 
-def test_client_none_follows_the_default_client_at_each_span_end(
-    tracing: Tracing, swap_default: Callable[[Client], None]
-) -> None:
+def test_client_none_follows_the_default_client_at_each_span_end(tracing: Tracing) -> None:
     delivery = MemoryTransport()
     processor = WeespinSpanProcessor(rules=[SpanRule("job", event="job_done")], delivery=delivery)
     tracing.provider.add_span_processor(processor)
     first, second = Client(transport="none"), Client(transport="none")
-    swap_default(first)
-    with tracing.tracer.start_as_current_span("job"):
+    with default_client(first), tracing.tracer.start_as_current_span("job"):
         pass
-    swap_default(second)
-    with tracing.tracer.start_as_current_span("job"):
+    with default_client(second), tracing.tracer.start_as_current_span("job"):
         pass
     assert len(delivery.events) == 2
     assert (first.stats().tracked, second.stats().tracked) == (1, 1)
