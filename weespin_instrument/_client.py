@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _context, _workers
+from ._awaiting import AwaitingDevice
 from ._config import ENV_API_KEY, TRANSPORT_NAMES, Settings
 from ._context import _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
@@ -18,7 +19,6 @@ from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
 from ._scrub import Scrubber
 from ._validate import checked_name, validate_identities
-from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
 from .transports import BaseTransport, Transport
 
