@@ -1,8 +1,4 @@
-"""The events of one client waiting for a visitor's device (see :class:`~.devices.VisitorDevice`).
-
-Its own module, apart from :mod:`.devices`: the client holds one, and :mod:`.devices`
-reaches the default client (``new_device_id()``), so the client cannot import it.
-"""
+"""A client's events waiting for a web visitor's device (see ``devices.VisitorDevice``)."""
 
 from __future__ import annotations
 
