@@ -16,7 +16,7 @@ from weespin_instrument.transports._jobs import Job
 from weespin_instrument.transports._outcomes import Decision, RecentAnswers, Step, decide
 from weespin_instrument.transports._retry import RetryPolicy
 
-POLICY = RetryPolicy(max_attempts=5, max_total=30.0, base=0.2, max_backoff=10.0)
+POLICY = RetryPolicy(max_attempts=5, max_retry_time=30.0, base=0.2, max_backoff=10.0)
 
 
 def job(*, failures: int = 0, first_sent: float = 0.0, open_at_first: float = 0.0) -> Job:

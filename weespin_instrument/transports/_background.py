@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import OverflowPolicy, Settings
 from .._device import DeviceManager, DeviceStore
+from .._options import DEFAULT_MAX_EVENT_AGE
 from ..errors import AuthenticationError, ConfigurationError
 from ._base import BaseTransport
 from ._fork import keep_forever
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_EVENT_AGE", "BackgroundTransport"]
 
-#: Seconds an event may wait for an unreachable API before it is dropped (without an outbox).
-DEFAULT_MAX_EVENT_AGE = 600.0
 #: Extra seconds :meth:`BackgroundTransport.close` allows the sender to stop after its timeout.
 _STOP_GRACE = 1.0
 #: Seconds a fork waits for a sender that is still starting (importing aiohttp).
@@ -56,7 +55,8 @@ class BackgroundTransport(BaseTransport):
       ``"drop_oldest"`` the oldest queued one, ``"block"`` waits up to ``block_timeout``
       seconds for room, then drops (never inside a running event loop: there it drops).
     - ``max_event_age``: seconds an event may wait for an unreachable API before it is
-      dropped (``delivery_failed``); default 600 s, no limit with an outbox; ``None``: no limit.
+      dropped (``delivery_failed``); default: the ``max_event_age`` setting (600 s, no limit
+      with an outbox); ``None``: no limit.
     - ``outbox``: a SQLite file; each event is committed there before ``send`` returns and
       removed once the API accepted it; what a dead process left is sent by the next one.
     - A 401/403 stops delivery for good: one error is logged, every event is dropped and
@@ -137,7 +137,7 @@ class BackgroundTransport(BaseTransport):
         self.outbox = _outbox_for(settings, self.outbox)
         max_event_age = self._max_event_age
         if max_event_age is _DEFAULT:
-            max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
+            max_event_age = settings.delivery.age_limit  # configure(max_event_age=...)
         self.max_event_age: float | None = max_event_age
         self.devices = DeviceManager(store=settings.device_store)
 

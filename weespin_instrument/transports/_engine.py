@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from ._device_init import DeviceInit
 from ._inbox import Inbox
 from ._jobs import IN_FLIGHT, Job, JobQueue
 from ._outcomes import ApiState, Step
+from ._protocol import encode_body
 from ._wakeups import Alarm, WakePipe
 
 if TYPE_CHECKING:
@@ -68,8 +68,6 @@ HEARTBEAT_EVERY = 5.0
 #: cost the uvicorn benchmark (``benchmarks/web_app.py``) one loop stall over 20 ms per
 #: 6,000 requests in 4 runs of 4, none at 20 ms: 20 ms it stays. A flush does not wait for it.
 LINGER = 0.020
-#: ``json.dumps(..., separators=...)`` builds an encoder per call: build it once.
-_to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Sender:
@@ -288,7 +286,7 @@ class Sender:
             if body is None:
                 body = job.body = self._encode(job.event)
             started = self.loop.time()
-            await self.api.post_event(body)
+            await self.api.send_event(body)
         except asyncio.CancelledError:
             # Cut off by shutdown. While the API answers, the server may have stored it:
             # neither sent nor dropped. During an outage (the breaker open) it was not.
@@ -312,7 +310,7 @@ class Sender:
     def _encode(self, event: Event) -> bytes:
         device_id = event.device_id or self.device.device_id
         body = event.to_wire(device_id, metadata=self.settings.send_metadata)
-        return _to_json(body).encode()
+        return encode_body(body)
 
     # -- outcomes --------------------------------------------------------------------------------
 

@@ -195,11 +195,7 @@ class ApiState:
     ) -> ApiState:
         """The sender's: retries and breaker from ``settings``; the in-flight limit adaptive,
         or fixed at ``max_in_flight``."""
-        policy = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            max_total=settings.max_retry_time,
-            max_backoff=settings.max_backoff,
-        )
+        policy = RetryPolicy.from_settings(settings)
         limit = InFlightLimit() if max_in_flight is None else InFlightLimit.fixed(max_in_flight)
         breaker = CircuitBreaker(cap=max(settings.max_backoff, 0.5))
         return cls(policy, reporter, breaker=breaker, limit=limit)
