@@ -135,10 +135,8 @@ class BackgroundTransport(BaseTransport):
         self.block_timeout = settings.block_timeout
         self.max_in_flight = settings.max_in_flight
         self.outbox = _outbox_for(settings, self.outbox)
-        max_event_age = self._max_event_age
-        if max_event_age is _DEFAULT:
-            max_event_age = settings.delivery.age_limit  # configure(max_event_age=...)
-        self.max_event_age: float | None = max_event_age
+        given_age = self._max_event_age  # else the setting: configure(max_event_age=...)
+        self.max_event_age = settings.delivery.age_limit if given_age is _DEFAULT else given_age
         self.devices = DeviceManager(store=settings.device_store)
 
     # -- the caller's side -----------------------------------------------------------------------
