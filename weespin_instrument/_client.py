@@ -16,7 +16,6 @@ from ._context import _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._enrich import build_event
 from ._reporting import ERROR, WARNING, Reporter, Stats, logger
-from ._scrub import Scrubber
 from ._validate import checked_name, validate_identities
 from .devices import AwaitingDevice
 from .errors import ConfigurationError, InvalidEventError
@@ -79,11 +78,7 @@ class Client:
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
         self._count_tracked = self.reporter.count_tracked
-        self._scrub = Scrubber(
-            settings.sensitive_data,
-            sensitive_keys=settings.sensitive_keys,
-            sensitive_patterns=settings.sensitive_patterns,
-        )
+        self._scrub = settings.scrubbing.scrubber()
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None

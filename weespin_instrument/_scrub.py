@@ -40,8 +40,9 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._choices import SENSITIVE_DATA_POLICIES, SensitiveDataPolicy, listed
 from ._event import Payload
 from ._validate import (
     _AT_FIELD,
@@ -65,8 +66,6 @@ __all__ = ["REDACTED", "Scrubber", "is_card_number", "key_words"]
 
 #: What a redacted value (or the part of a string that matched) is replaced with.
 REDACTED = "[REDACTED]"
-
-_POLICIES = ("redact", "drop_event", "raise", "off")
 
 _PASSWORD = "a password"
 _SECRET = "a secret"
@@ -534,16 +533,16 @@ class Scrubber:
 
     def __init__(
         self,
-        policy: Literal["redact", "drop_event", "raise", "off"] = "redact",
+        policy: SensitiveDataPolicy = "redact",
         *,
         sensitive_keys: Iterable[str] = (),
         sensitive_patterns: Iterable[str | re.Pattern[str]] = (),
         extra_keys: Iterable[str] = (),
     ) -> None:
-        if policy not in _POLICIES:
-            allowed = ", ".join(repr(p) for p in _POLICIES)
+        if policy not in SENSITIVE_DATA_POLICIES:
             raise ConfigurationError(
-                f"sensitive_data={policy!r} is not a policy; use one of {allowed}."
+                f"sensitive_data={policy!r} is not a policy; use one of "
+                f"{listed(SENSITIVE_DATA_POLICIES)}."
             )
         extra: list[tuple[str, tuple[str, ...]]] = []
         for entry in (*extra_keys, *sensitive_keys):
