@@ -124,6 +124,28 @@ _RESERVED = frozenset(_OPTION_NAMES)
 _DEFAULTS = _Options()
 
 
+class _Signature:
+    """``tracked``'s signature as documented, for :func:`inspect.signature` and ``help()``:
+    the options keyword-only, though the runtime ``__init__`` takes them with the fields."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is not None:
+            return None  # an instance is a decorator: inspect reads its __call__
+        import inspect
+
+        parameter = inspect.Parameter
+        options = inspect.signature(_Options).parameters.values()
+        return inspect.Signature(
+            [
+                parameter("name", parameter.POSITIONAL_ONLY, annotation="str"),
+                parameter("payload", parameter.POSITIONAL_OR_KEYWORD, default=None,
+                          annotation="Mapping[str, Any] | None"),
+                *(o.replace(kind=parameter.KEYWORD_ONLY) for o in options if o.name != "where"),
+                parameter("fields", parameter.VAR_KEYWORD, annotation="Any"),
+            ]
+        )  # fmt: skip
+
+
 class tracked(Block[TrackedEvent]):
     """Track one event for a block: ``with``, ``async with``, or as a decorator.
 
@@ -183,6 +205,8 @@ class tracked(Block[TrackedEvent]):
                 _DEFAULTS if _RESERVED.isdisjoint(fields) else _Options.take(name, fields)
             )
             self._open = self._outer = None
+
+        __signature__ = _Signature()
 
     def __enter__(self) -> TrackedEvent:
         payload = self._payload
