@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
 from . import _pipeline as pipeline
+from ._awaiting import AwaitingDevice
 from ._config import TRANSPORT_NAMES, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._pipeline import _CLEARED as _CLEARED  # what @track_event's generated wrappers pass
 from ._reporting import Reporter, Stats
-from .devices import AwaitingDevice
 from .errors import ConfigurationError
 from .transports import BaseTransport, Transport
 
