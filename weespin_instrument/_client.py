@@ -17,6 +17,7 @@ from . import _pipeline as pipeline
 from ._config import TRANSPORT_NAMES, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._pipeline import _CLEARED as _CLEARED  # what @track_event's generated wrappers pass
+from ._plans import PayloadPlans
 from ._reporting import Reporter, Stats
 from ._scrub import Scrubber
 from .devices import AwaitingDevice
@@ -65,6 +66,8 @@ class Client:
             sensitive_keys=settings.sensitive_keys,
             sensitive_patterns=settings.sensitive_patterns,
         )
+        #: track()'s plans, per (event name, *keys): see _plans.py.
+        self._plans = PayloadPlans(self._scrub)
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -116,8 +119,10 @@ class Client:
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        return self.emit(
-            name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+        if user_id is None and link_id is None and device_id is None and schema is None:
+            return self._emit_payload(name, payload)
+        return self._pipeline(
+            name, payload, user_id, link_id, device_id, None, _CURRENT_SPAN, schema
         )
 
     def emit(
@@ -143,6 +148,7 @@ class Client:
     # positional arguments, what @track_event's generated wrapper and tracked() call.
     _pipeline = pipeline.emit
     _emit_cleared = pipeline.emit_cleared
+    _emit_payload = pipeline.emit_payload
     _prepare = pipeline.prepare
     _send = pipeline.send
     _deliver = pipeline.deliver
