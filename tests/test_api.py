@@ -1,14 +1,15 @@
-"""The API client: raw-key Authorization, typed errors, retries for transient failures only."""
+"""The sync API client: raw-key Authorization, typed errors; under the retry policy, retries
+for transient failures only (the loop the sync transport and ``new_device_id`` run)."""
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
-from weespin_instrument._api import WeespinAPI
 from weespin_instrument._config import Settings
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import (
@@ -18,23 +19,32 @@ from weespin_instrument.errors import (
     RejectedError,
     ServerError,
 )
+from weespin_instrument.transports._protocol import encode_body
+from weespin_instrument.transports._retry import RetryPolicy, retrying
+from weespin_instrument.transports._sync_client import SyncAPI
 
 KEY = "wsk_live_TOPSECRET_9a8b7c6d5e4f_Zk9Q"
+T = TypeVar("T")
 
 
-def api_for(url: str, **options: object) -> WeespinAPI:
-    return WeespinAPI(Settings.resolve({}, api_key=KEY, base_url=url, **options))
+def api_for(url: str, **options: object) -> SyncAPI:
+    return SyncAPI(Settings.resolve({}, api_key=KEY, base_url=url, **options))
 
 
-def body(
-    device_id: str, event_id: str = "7f0c3a52-5c2e-4d6b-9a7e-1f0e2d3c4b5a"
-) -> dict[str, object]:
-    return {
-        "event_name": "purchase",
-        "device_id": device_id,
-        "payload": {"amount": 19.99},
-        "event_id": event_id,
-    }
+def with_retries(api: SyncAPI, call: Callable[[], T]) -> T:
+    """One call under the retry policy of the client's settings."""
+    return retrying(call, RetryPolicy.from_settings(api.settings))
+
+
+def body(device_id: str, event_id: str = "7f0c3a52-5c2e-4d6b-9a7e-1f0e2d3c4b5a") -> bytes:
+    return encode_body(
+        {
+            "event_name": "purchase",
+            "device_id": device_id,
+            "payload": {"amount": 19.99},
+            "event_id": event_id,
+        }
+    )
 
 
 def test_initialize_then_send_reaches_the_collector(collector: Collector) -> None:
@@ -64,7 +74,7 @@ def test_a_refused_key_names_the_setting_and_hides_the_key(
     caplog.set_level(logging.DEBUG)
     api = api_for(keyed_collector.url)
     with pytest.raises(AuthenticationError) as info:
-        api.initialize_device()
+        with_retries(api, api.initialize_device)
     error = info.value
     assert error.status_code == 401
     assert "WEESPIN_API_KEY" in str(error)
@@ -80,7 +90,8 @@ def test_transient_failures_are_retried_with_the_same_body(collector: Collector)
     api = api_for(collector.url, max_backoff=0.05)
     device_id = api.initialize_device()
     collector.fail_next(2, status=503)
-    api.send_event(body(device_id, event_id="11111111-2222-4333-8444-555555555555"))
+    sent = body(device_id, event_id="11111111-2222-4333-8444-555555555555")
+    with_retries(api, lambda: api.send_event(sent))
     attempts = [r for r in collector.request_log if r["path"] == "/events"]
     assert [r["status"] for r in attempts] == [503, 503, 200]
     assert {r["event_id"] for r in attempts} == {"11111111-2222-4333-8444-555555555555"}
@@ -91,7 +102,7 @@ def test_retry_after_is_honoured(collector: Collector) -> None:
     api = api_for(collector.url)
     device_id = api.initialize_device()
     collector.fail_next(1, status=429, retry_after=1)
-    api.send_event(body(device_id))
+    with_retries(api, lambda: api.send_event(body(device_id)))
     first, second = [r for r in collector.request_log if r["path"] == "/events"]
     assert first["status"] == 429
     assert second["status"] == 200
@@ -103,14 +114,14 @@ def test_giving_up_raises_the_last_typed_error(collector: Collector) -> None:
     device_id = api.initialize_device()
     collector.fail_next(3, status=500)
     with pytest.raises(ServerError) as info:
-        api.send_event(body(device_id))
+        with_retries(api, lambda: api.send_event(body(device_id)))
     assert info.value.status_code == 500
     assert collector.stats()["failed_injected"] == 3
 
     collector.fail_next(1, status=429)
     api = api_for(collector.url, max_attempts=1)
     with pytest.raises(RateLimitedError):
-        api.send_event(body(device_id))
+        with_retries(api, lambda: api.send_event(body(device_id)))
 
 
 @pytest.mark.parametrize("status", [400, 404, 422])
@@ -119,7 +130,7 @@ def test_client_errors_are_not_retried(collector: Collector, status: int) -> Non
     device_id = api.initialize_device()
     collector.fail_next(1, status=status)
     with pytest.raises(RejectedError) as info:
-        api.send_event(body(device_id))
+        with_retries(api, lambda: api.send_event(body(device_id)))
     assert info.value.status_code == status
     assert len([r for r in collector.request_log if r["path"] == "/events"]) == 1
 
@@ -128,7 +139,12 @@ def test_an_invalid_event_is_rejected_by_the_collector_not_retried(collector: Co
     api = api_for(collector.url)
     device_id = api.initialize_device()
     with pytest.raises(RejectedError) as info:
-        api.send_event({"event_name": "", "device_id": device_id, "payload": {}})
+        with_retries(
+            api,
+            lambda: api.send_event(
+                encode_body({"event_name": "", "device_id": device_id, "payload": {}})
+            ),
+        )
     assert info.value.status_code == 400
     assert "event_name" in str(info.value)
 
@@ -142,4 +158,4 @@ def free_port() -> int:
 def test_an_unreachable_api_is_a_delivery_error_after_bounded_retries() -> None:
     api = api_for(f"http://127.0.0.1:{free_port()}", max_attempts=3, max_backoff=0.01, timeout=2.0)
     with pytest.raises(DeliveryError, match="POST /initialize-device failed: ConnectError"):
-        api.initialize_device()
+        with_retries(api, api.initialize_device)

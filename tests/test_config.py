@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from weespin_instrument import Client, ConfigurationError, Settings
+from weespin_instrument import Client, ConfigurationError, DeliveryOptions, Settings
+from weespin_instrument._config import GROUP_OF, GROUPS, Options
 
 KEY = "wsk_live_SECRET_0123456789_tail"
 
@@ -86,3 +89,80 @@ def test_a_misspelt_setting_is_named_with_the_valid_ones() -> None:
     assert str(info.value).startswith(
         "unknown setting(s): api_kye. Valid settings: api_key, base_url, init_path,"
     )
+
+
+class TestFlatNames:
+    """``Settings`` holds groups, and every flat name of the NamedTuple era still works."""
+
+    def test_every_flat_name_reads_its_group(self) -> None:
+        settings = Settings.resolve({}, base_url="http://127.0.0.1:9", max_retry_time=5.0)
+        assert settings.base_url == settings.api.base_url == "http://127.0.0.1:9"
+        assert settings.max_retry_time == settings.retry.max_retry_time == 5.0
+        for name in Settings._fields:
+            group = GROUP_OF.get(name)
+            where = settings if group is None else getattr(settings, group)
+            assert getattr(settings, name) == getattr(where, name), name
+
+    def test_replace_takes_flat_names_and_whole_groups(self) -> None:
+        settings = Settings.resolve({}, api_key=KEY)
+        changed = settings._replace(max_queue=10, strict=True, device_id="ws_device_1")
+        assert (changed.max_queue, changed.strict, changed.device_id) == (10, True, "ws_device_1")
+        assert changed.api is settings.api  # untouched groups are shared
+        assert settings.max_queue == 100_000  # the original is left as it was
+        grouped = settings._replace(delivery=DeliveryOptions(overflow="block"), max_queue=3)
+        assert (grouped.overflow, grouped.max_queue) == ("block", 3)
+
+    def test_replace_checks_what_it_changes(self) -> None:
+        with pytest.raises(ConfigurationError, match="max_queue and max_in_flight must be >= 1"):
+            Settings.resolve({})._replace(max_queue=0)
+        with pytest.raises(ConfigurationError, match="unknown setting\\(s\\): max_qeue"):
+            Settings.resolve({})._replace(max_qeue=1)
+
+    def test_fields_and_defaults_are_the_flat_names(self) -> None:
+        assert Settings._field_defaults["exit_timeout"] == 5.0
+        assert Settings._field_defaults["max_event_age"] is None
+        assert set(Settings._field_defaults) == set(Settings._fields)
+        assert Settings.resolve({})._asdict() == Settings._field_defaults
+
+    def test_the_options_typed_dict_names_every_setting(self) -> None:
+        assert set(Options.__annotations__) == set(Settings._fields)
+
+    def test_the_flat_annotations_have_their_group_fields_types(self) -> None:
+        # Type checkers read Settings' own annotations of the flat names; they must say what
+        # the groups say.
+        for name, group in GROUP_OF.items():
+            in_group = dict(GROUPS)[group].__annotations__[name]  # a ForwardRef: a NamedTuple's
+            assert Settings.__annotations__[name] == in_group.__forward_arg__, name
+
+    def test_equal_settings_compare_equal_hash_alike_and_pickle(self) -> None:
+        import pickle
+
+        first = Settings.resolve({}, api_key=KEY, sensitive_keys=["iban"])
+        second = Settings.resolve({}, api_key=KEY, sensitive_keys=("iban",))
+        assert first == second and hash(first) == hash(second)
+        assert pickle.loads(pickle.dumps(first)) == first
+        assert first != first._replace(strict=True)
+
+    def test_repr_shows_the_groups_and_the_key_hint_only(self) -> None:
+        text = repr(Settings.resolve({}, api_key=KEY))
+        assert text.startswith("Settings(api=ApiOptions(api_key='…tail', base_url=")
+        assert "retry=RetryOptions(max_attempts=20" in text
+        assert KEY not in text and "on_error" not in text
+
+    def test_configure_and_client_take_every_flat_name(self, tmp_path: Path) -> None:
+        client = Client(
+            api_key=KEY,
+            transport="memory",
+            timeout=3.0,
+            max_backoff=1.0,
+            overflow="drop_oldest",
+            outbox=tmp_path / "o.sqlite",
+            max_event_age=30.0,
+            send_metadata=False,
+            sensitive_patterns=[r"FR\d+"],
+        )
+        settings = client.settings
+        assert (settings.api.timeout, settings.retry.max_backoff) == (3.0, 1.0)
+        assert (settings.delivery.overflow, settings.delivery.max_event_age) == ("drop_oldest", 30)
+        assert settings.identity.send_metadata is False
+        assert settings.scrubbing.sensitive_patterns == (r"FR\d+",)

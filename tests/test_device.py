@@ -5,26 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from weespin_instrument import FileDeviceStore, MemoryDeviceStore
-from weespin_instrument._api import WeespinAPI
 from weespin_instrument._config import Settings
 from weespin_instrument._device import DeviceManager
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import DeliveryError, ServerError
+from weespin_instrument.transports._retry import RetryPolicy, retrying
+from weespin_instrument.transports._sync_client import SyncAPI
 
 
-def api_for(collector: Collector, **options: object) -> WeespinAPI:
-    return WeespinAPI(
-        Settings.resolve({}, api_key="device-test-key", base_url=collector.url, **options)
-    )
+def init_for(collector: Collector, **options: object) -> Callable[[], str]:
+    """A device initialization as the sync transport runs it: one request, retried by policy."""
+    settings = Settings.resolve({}, api_key="device-test-key", base_url=collector.url, **options)
+    api = SyncAPI(settings)
+    return lambda: retrying(api.initialize_device, RetryPolicy.from_settings(settings))
 
 
 def test_nothing_happens_until_a_device_is_needed(collector: Collector) -> None:
-    devices = DeviceManager(api_for(collector).initialize_device)
+    devices = DeviceManager(init_for(collector))
     assert devices.device_id is None
     assert collector.stats()["init_requests"] == 0
     device_id = devices.get()
@@ -34,7 +37,7 @@ def test_nothing_happens_until_a_device_is_needed(collector: Collector) -> None:
 
 
 def test_32_racing_threads_make_exactly_one_init_call(collector: Collector) -> None:
-    devices = DeviceManager(api_for(collector).initialize_device)
+    devices = DeviceManager(init_for(collector))
     start = threading.Barrier(32)
     seen: list[str] = []
 
@@ -53,7 +56,7 @@ def test_32_racing_threads_make_exactly_one_init_call(collector: Collector) -> N
 
 
 def test_racing_asyncio_tasks_make_exactly_one_init_call(collector: Collector) -> None:
-    devices = DeviceManager(api_for(collector).initialize_device)
+    devices = DeviceManager(init_for(collector))
 
     async def main() -> set[str]:
         results = await asyncio.gather(*(asyncio.to_thread(devices.get) for _ in range(50)))
@@ -66,7 +69,7 @@ def test_racing_asyncio_tasks_make_exactly_one_init_call(collector: Collector) -
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_initializes_its_own_device(collector: Collector) -> None:
-    devices = DeviceManager(api_for(collector).initialize_device)
+    devices = DeviceManager(init_for(collector))
     parent_device = devices.get()
     read, write = os.pipe()
     pid = os.fork()
@@ -88,14 +91,14 @@ def test_a_forked_child_initializes_its_own_device(collector: Collector) -> None
 
 def test_a_stored_device_skips_initialization(collector: Collector, tmp_path: Path) -> None:
     store = FileDeviceStore(tmp_path / "state" / "device")
-    first = DeviceManager(api_for(collector).initialize_device, store=store).get()
+    first = DeviceManager(init_for(collector), store=store).get()
     assert store.load() == first
     assert (tmp_path / "state" / "device").read_text() == first + "\n"
     assert list((tmp_path / "state").iterdir()) == [tmp_path / "state" / "device"], (
         "the atomic write leaves no temporary file behind"
     )
 
-    restarted = DeviceManager(api_for(collector).initialize_device, store=store)
+    restarted = DeviceManager(init_for(collector), store=store)
     assert restarted.get() == first
     assert collector.stats()["init_requests"] == 1
 
@@ -113,8 +116,7 @@ def test_memory_and_file_stores_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_failed_initialization_is_tried_again_later(collector: Collector) -> None:
-    api = api_for(collector, max_attempts=2, max_backoff=0.01)
-    devices = DeviceManager(api.initialize_device)
+    devices = DeviceManager(init_for(collector, max_attempts=2, max_backoff=0.01))
     collector.fail_next(2, status=503, path="init")
     with pytest.raises(ServerError):
         devices.get()

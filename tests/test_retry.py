@@ -8,7 +8,6 @@ from email.utils import formatdate
 import pytest
 
 from weespin_instrument._reporting import DROP_REASONS, FAILURE_REASONS
-from weespin_instrument._retry import RetryPolicy, outcome_of, parse_retry_after
 from weespin_instrument.errors import (
     AuthenticationError,
     DeliveryError,
@@ -17,6 +16,7 @@ from weespin_instrument.errors import (
     ServerError,
     WeespinError,
 )
+from weespin_instrument.transports._retry import RetryPolicy, outcome_of, parse_retry_after
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
@@ -53,7 +53,7 @@ def test_client_errors_are_final(error: Exception) -> None:
 
 
 def test_attempts_and_total_time_are_bounded() -> None:
-    policy = RetryPolicy(max_attempts=3, max_total=10.0, max_backoff=4.0)
+    policy = RetryPolicy(max_attempts=3, max_retry_time=10.0, max_backoff=4.0)
     error = RateLimitedError("429", retry_after=4.0)
     assert policy.next_delay(0, error, elapsed=0.0) == 4.0
     assert policy.next_delay(1, error, elapsed=4.0) == 4.0
@@ -131,7 +131,7 @@ def loss_rate(failure_rate: float, events: int, seed: int) -> float:
 
 
 def test_the_default_budget_outlasts_a_coin_flip_api() -> None:
-    assert RetryPolicy().max_total >= 30.0
+    assert RetryPolicy().max_retry_time >= 30.0
     assert loss_rate(0.5, 100_000, seed=1) <= 0.001
 
 

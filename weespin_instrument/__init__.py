@@ -20,8 +20,16 @@ from ._context import identify
 from ._device import DeviceStore, FileDeviceStore, MemoryDeviceStore
 from ._event import Event
 from ._facade import Flushing, configure, flush, flushing, get_client, shutdown, stats, track
+from ._options import (
+    ApiOptions,
+    DeliveryOptions,
+    IdentityOptions,
+    RetryOptions,
+    ScrubbingOptions,
+)
 from ._reporting import DroppedEvent, Stats
 from ._tracked import TrackedEvent, tracked
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -37,24 +45,27 @@ if TYPE_CHECKING:
     from ._decorators import EventDecorator, track_event
     from ._extract import Call
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "ApiOptions",
     "AuthenticationError",
     "Call",
     "Client",
     "ConfigurationError",
     "DeliveryError",
+    "DeliveryOptions",
     "DeviceStore",
     "DroppedEvent",
     "Event",
     "EventDecorator",
     "FileDeviceStore",
     "Flushing",
+    "IdentityOptions",
     "InvalidEventError",
     "MemoryDeviceStore",
     "RateLimitedError",
     "RejectedError",
+    "RetryOptions",
+    "ScrubbingOptions",
     "ServerError",
     "Settings",
     "Stats",

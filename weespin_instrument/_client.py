@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import _lifecycle as lifecycle
 from . import _pipeline as pipeline
+from ._awaiting import AwaitingDevice
 from ._config import TRANSPORT_NAMES, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._pipeline import _CLEARED as _CLEARED  # what @track_event's generated wrappers pass
 from ._plans import PayloadPlans
 from ._reporting import Reporter, Stats
-from ._scrub import Scrubber
-from .devices import AwaitingDevice
 from .errors import ConfigurationError
 from .transports import BaseTransport, Transport
 
@@ -61,11 +60,7 @@ class Client:
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
         self._count_tracked = self.reporter.count_tracked
-        self._scrub = Scrubber(
-            settings.sensitive_data,
-            sensitive_keys=settings.sensitive_keys,
-            sensitive_patterns=settings.sensitive_patterns,
-        )
+        self._scrub = settings.scrubbing.scrubber()
         #: track()'s plans, per (event name, *keys): see _plans.py.
         self._plans = PayloadPlans(self._scrub)
         self._transport: Transport | None = None
@@ -144,8 +139,7 @@ class Client:
         """
         return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
 
-    # The pipeline (see _pipeline.py), bound as methods: ``_pipeline`` is emit() with
-    # positional arguments, what @track_event's generated wrapper and tracked() call.
+    # The pipeline (see _pipeline.py): _pipeline is emit() with positional arguments.
     _pipeline = pipeline.emit
     _emit_cleared = pipeline.emit_cleared
     _emit_payload = pipeline.emit_payload

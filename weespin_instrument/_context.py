@@ -6,17 +6,15 @@ import contextvars
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
-from ._wrapping import decorate_with
+from ._wrapping import Block
 
 if TYPE_CHECKING:
     from .devices import VisitorDevice
 
 __all__ = ["Identity", "bound_identity", "current_identity", "current_visitor", "identify", "wrap"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -93,7 +91,7 @@ def bound_identity(identity: Identity, visitor: VisitorDevice | None = None) -> 
         _identity.reset(token)
 
 
-class identify:
+class identify(Block[Identity]):
     """Attach a user, a link or a device to every event tracked inside.
 
     A context manager (sync and async) and a decorator. Nested calls override the fields
@@ -134,28 +132,14 @@ class identify:
         self._tokens.append(_identity.set(identity))
         return identity
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         _identity.reset(self._tokens.pop())
 
-    async def __aenter__(self) -> Identity:
-        return self.__enter__()
+    def _fresh(self) -> identify:
+        return identify(**self._fields)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        fields = self._fields
-        return decorate_with(func, lambda: identify(**fields), what="identify()")
+    def _what(self) -> str:
+        return "identify()"
 
 
 def wrap(func: Callable[P, R]) -> Callable[P, R]:

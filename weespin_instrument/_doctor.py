@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, TextIO
 
-from ._api import WeespinAPI
 from ._client import Client
 from ._config import ENV_API_KEY, ENV_BASE_URL, Settings
 from ._guard import blocked_reason, is_local_url
 from .errors import AuthenticationError, ConfigurationError, RejectedError, WeespinError
+from .transports._protocol import encode_body
+from .transports._sync_client import SyncAPI
 
 __all__ = ["TYPE_SUFFIXES", "Field", "parse_field", "run_doctor", "send_one"]
 
@@ -250,7 +251,7 @@ def run_doctor(
         return f"{settings.base_url} answers (not a local collector)"
 
     def device() -> str:
-        api = WeespinAPI(Settings.resolve({}, **_as_options(settings, max_attempts=1)))
+        api = SyncAPI(settings)  # one attempt: a doctor reports, it does not retry
         try:
             state["device_id"] = api.initialize_device()
         except AuthenticationError as exc:
@@ -274,14 +275,14 @@ def run_doctor(
     def test_event() -> str:
         if not send_test_event:
             return "not sent (pass --send-test-event to post a 'weespin_doctor' event)"
-        api = WeespinAPI(Settings.resolve({}, **_as_options(settings, max_attempts=1)))
+        api = SyncAPI(settings)
         body = {
             "event_name": "weespin_doctor",
             "device_id": state["device_id"],
             "payload": {"check": "doctor"},
         }
         try:
-            api.send_event(body)
+            api.send_event(encode_body(body))
         except WeespinError as exc:
             raise _Failed(str(exc), "check the URL, events_path and the key") from None
         finally:

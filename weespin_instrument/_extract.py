@@ -1,9 +1,10 @@
-"""Extract: ``payload_from`` paths compiled once into getters over a call's arguments and result.
+"""Extract: paths compiled once into getters over a call's arguments and result.
 
 A path is a root (a parameter name, or ``return``) followed by attribute names or mapping
 keys: ``"order.total"``, ``"return.id"``. Compiling checks every root against the
 signature, so a typo fails when the decorator is applied, and leaves the per-call work to
 a few tuple indexings and ``getattr`` calls (no ``inspect.Signature.bind`` per call).
+The forms of ``payload_from`` around the paths are the recipe's (:mod:`._recipe`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._recipe import Field
+
 __all__ = [
     "Call",
     "Getter",
     "PathError",
     "PayloadFrom",
     "Signature",
+    "compile_field",
     "compile_path",
-    "compile_payload_from",
 ]
 
 #: A getter reads one value from (positional args, keyword args, result).
@@ -234,56 +237,14 @@ def _attribute_of_positional(
     return get
 
 
-@dataclasses.dataclass(frozen=True)
-class FieldGetter:
-    """One payload key and how to read it."""
+def compile_field(
+    path: object, signature: Signature, *, where: str, allow_return: bool = True
+) -> Field[Getter]:
+    """``path`` compiled as a payload field: its key is the path's last segment.
 
-    key: str
-    path: str
-    get: Getter
-    reads_result: bool
+    Example::
 
-
-def compile_payload_from(
-    payload_from: object, signature: Signature, *, where: str, allow_return: bool = True
-) -> tuple[FieldGetter, ...]:
-    """Compile ``payload_from`` (a path, paths, or ``{key: path}``) into field getters.
-
-    Callables are handled by the caller; this covers the declarative forms. Two paths
-    that would give the same payload key raise ``TypeError`` suggesting the mapping form.
+        compile_field("order.total", Signature.of(checkout), where="...").key  # 'total'
     """
-    if payload_from is None:
-        return ()
-    if isinstance(payload_from, str):
-        pairs: list[tuple[str, object]] = [(payload_from.rsplit(".", 1)[-1], payload_from)]
-    elif isinstance(payload_from, Mapping):
-        pairs = list(payload_from.items())
-        for key, _ in pairs:
-            if not isinstance(key, str) or not key:
-                raise TypeError(
-                    f"{where}: payload_from keys must be non-empty strings, got {key!r}."
-                )
-    elif isinstance(payload_from, Iterable):
-        pairs = []
-        for path in payload_from:
-            split_path(path, where=where)
-            pairs.append((str(path).rsplit(".", 1)[-1], path))
-        seen: dict[str, object] = {}
-        for key, path in pairs:
-            if key in seen:
-                raise TypeError(
-                    f"{where}: paths {seen[key]!r} and {path!r} both give the payload key "
-                    f"{key!r}. Name the keys with a mapping: "
-                    f"payload_from={{'{key}': {seen[key]!r}, 'other_{key}': {path!r}}}."
-                )
-            seen[key] = path
-    else:
-        raise TypeError(
-            f"{where}: payload_from must be a path, a list of paths, a mapping "
-            f"{{payload_key: path}} or a callable, got {type(payload_from).__name__}."
-        )
-    fields = []
-    for key, path in pairs:
-        get, reads_result = compile_path(path, signature, where=where, allow_return=allow_return)
-        fields.append(FieldGetter(key, str(path), get, reads_result))
-    return tuple(fields)
+    get, reads_result = compile_path(path, signature, where=where, allow_return=allow_return)
+    return Field(str(path).rsplit(".", 1)[-1], str(path), get, reads_result)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from ._client import Client
 from ._enrich import _NOT_CAPTURED as _NOW
-from ._wrapping import decorate_with
+from ._wrapping import Block
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -167,7 +166,7 @@ def stats() -> Stats:
     return get_client().stats()
 
 
-class Flushing:
+class Flushing(Block["Flushing"]):
     """Flushes a client when a block or a call ends; made by :func:`flushing`.
 
     ``delivered`` holds the last flush's result (``None`` before the first one).
@@ -179,6 +178,8 @@ class Flushing:
         if not done.delivered:
             log.warning("some events may not have left")
     """
+
+    _exit_in_thread = True  # under ``async with`` the flush waits in a thread, not on the loop
 
     def __init__(self, timeout: float | None = 5.0, client: Client | None = None) -> None:
         self.timeout = timeout
@@ -197,31 +198,14 @@ class Flushing:
     def __enter__(self) -> Flushing:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.flush()
 
-    async def __aenter__(self) -> Flushing:
-        return self
+    def _fresh(self) -> Flushing:
+        return Flushing(self.timeout, self.client)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.flush)  # waiting must not block the event loop
-
-    def __call__(self, func: Callable[_P, _R]) -> Callable[_P, _R]:
-        """Decorate a function or a coroutine function: flush after each call returns."""
-        timeout, client = self.timeout, self.client
-        return decorate_with(func, lambda: Flushing(timeout, client), what="flushing()")
+    def _what(self) -> str:
+        return "flushing()"
 
 
 @overload

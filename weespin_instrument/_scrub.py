@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from ._choices import SENSITIVE_DATA_POLICIES, SensitiveDataPolicy, listed
 from ._event import Payload
 from ._messages import (
     _AT_FIELD,
@@ -54,6 +55,7 @@ from ._messages import (
 from ._sensitive_keys import (
     _ID_KEY,
     _PLAIN_KEY,
+    _key_runs,
     _KeyVerdict,
     key_verdict,
     key_words,
@@ -78,8 +80,6 @@ if TYPE_CHECKING:
     from ._event import Event
 
 __all__ = ["REDACTED", "Scrubber", "is_card_number", "key_words"]
-
-_POLICIES = ("redact", "drop_event", "raise", "off")
 
 
 def plain_value_check(key: str, variable: str) -> str | None:
@@ -190,16 +190,16 @@ class Scrubber:
 
     def __init__(
         self,
-        policy: Literal["redact", "drop_event", "raise", "off"] = "redact",
+        policy: SensitiveDataPolicy = "redact",
         *,
         sensitive_keys: Iterable[str] = (),
         sensitive_patterns: Iterable[str | re.Pattern[str]] = (),
         extra_keys: Iterable[str] = (),
     ) -> None:
-        if policy not in _POLICIES:
-            allowed = ", ".join(repr(p) for p in _POLICIES)
+        if policy not in SENSITIVE_DATA_POLICIES:
             raise ConfigurationError(
-                f"sensitive_data={policy!r} is not a policy; use one of {allowed}."
+                f"sensitive_data={policy!r} is not a policy; use one of "
+                f"{listed(SENSITIVE_DATA_POLICIES)}."
             )
         extra = _key_runs((*extra_keys, *sensitive_keys))
         patterns = _compiled_patterns(sensitive_patterns)
@@ -360,20 +360,6 @@ class Scrubber:
             self._cache.clear()
         self._cache[key] = verdict
         return verdict
-
-
-def _key_runs(entries: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """Each ``sensitive_keys`` entry with the run of key words it matches, or raise."""
-    runs: list[tuple[str, tuple[str, ...]]] = []
-    for entry in entries:
-        words = tuple(key_words(entry)) if isinstance(entry, str) else ()
-        if not words:
-            raise ConfigurationError(
-                f"sensitive_keys entry {entry!r} has no letters or digits; "
-                "give key words such as 'iban' or 'tax_id'."
-            )
-        runs.append((entry, words))
-    return runs
 
 
 def _compiled_patterns(

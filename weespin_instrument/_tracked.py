@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import _facade
 from ._enrich import current_span
 from ._facade import get_client
-from ._wrapping import decorate_with
+from ._recipe import RAISED, RETURNED, add_outcome, check_on_exception
+from ._wrapping import Block
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._client import Client
-    from ._decorators import OnException
+    from ._recipe import OnException
 
 __all__ = ["TrackedEvent", "tracked"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_new = object.__new__
+_modules = sys.modules
 
 
 class TrackedEvent:
@@ -71,7 +76,39 @@ class TrackedEvent:
         return self._discarded
 
 
-class tracked:
+class _Options(NamedTuple):
+    """A ``tracked()``'s options, when it has any besides its fields."""
+
+    user_id: str | int | None = None
+    link_id: str | None = None
+    timing: bool = False
+    on_exception: OnException = "skip"
+    client: Client | None = None
+    schema: type[BaseModel] | None = None
+    track_errors: bool = False
+
+    @classmethod
+    def take(cls, name: str, fields: dict[str, Any]) -> _Options:
+        """Take the options out of ``fields`` (the keywords), checking them."""
+        options = cls(**{key: fields.pop(key) for key in _OPTION_NAMES if key in fields})
+        track_errors = check_on_exception(options.on_exception, lambda: f"tracked({name!r})")
+        if options.schema is not None:
+            from .events import check_schema
+
+            check_schema(options.schema, where=f"tracked({name!r})")
+        return options._replace(track_errors=track_errors)
+
+    def keywords(self) -> dict[str, Any]:
+        """The options as ``tracked()`` takes them."""
+        return {key: getattr(self, key) for key in _OPTION_NAMES}
+
+
+_OPTION_NAMES = ("user_id", "link_id", "timing", "on_exception", "client", "schema")
+_RESERVED = frozenset(_OPTION_NAMES)
+_DEFAULTS = _Options()
+
+
+class tracked(Block[TrackedEvent]):
     """Track one event for a block: ``with``, ``async with``, or as a decorator.
 
     The event is sent when the block ends. Options are keyword-only with these reserved
@@ -91,60 +128,62 @@ class tracked:
         def export() -> None: ...
     """
 
-    __slots__ = (
-        "_client",
-        "_fields",
-        "_link_id",
-        "_name",
-        "_on_exception",
-        "_payload",
-        "_schema",
-        "_stack",
-        "_timing",
-        "_user_id",
-    )
+    __slots__ = ("_fields", "_name", "_options", "_payload", "_stack")
+    _name: str
+    _payload: Mapping[str, Any] | None
+    _fields: dict[str, Any]
+    _options: _Options
+    _stack: list[TrackedEvent]
 
-    def __init__(
-        self,
-        name: str,
-        /,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        user_id: str | int | None = None,
-        link_id: str | None = None,
-        timing: bool = False,
-        on_exception: OnException = "skip",
-        client: Client | None = None,
-        schema: type[BaseModel] | None = None,
-        **fields: Any,
-    ) -> None:
-        if on_exception not in ("skip", "track"):
-            raise TypeError(
-                f"tracked({name!r}): on_exception must be 'skip' or 'track', not {on_exception!r}."
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            /,
+            payload: Mapping[str, Any] | None = None,
+            *,
+            user_id: str | int | None = None,
+            link_id: str | None = None,
+            timing: bool = False,
+            on_exception: OnException = "skip",
+            client: Client | None = None,
+            schema: type[BaseModel] | None = None,
+            **fields: Any,
+        ) -> None: ...
+
+    else:
+
+        def __init__(self, name, /, payload=None, **fields):
+            # The options come in with the fields and are taken out when there are any:
+            # declared keyword-only, they would cost every block (CPython compares each
+            # field's name with each parameter's name, twice, before it lands in **fields).
+            self._name = name
+            self._payload = payload
+            self._fields = fields
+            self._options = (
+                _DEFAULTS if _RESERVED.isdisjoint(fields) else _Options.take(name, fields)
             )
-        if schema is not None:
-            from .events import check_schema
-
-            check_schema(schema, where=f"tracked({name!r})")
-        self._schema = schema
-        self._name = name
-        self._payload = payload
-        self._fields = fields
-        self._user_id = user_id
-        self._link_id = link_id
-        self._timing = timing
-        self._on_exception = on_exception
-        self._client = client
-        self._stack: list[TrackedEvent] = []
+            self._stack = []
 
     def __enter__(self) -> TrackedEvent:
+        payload = self._payload
         try:
-            fields = {**self._payload, **self._fields} if self._payload else dict(self._fields)
+            fields = {**payload, **self._fields} if payload else {**self._fields}
         except Exception:
             # A mapping that cannot be read: the pipeline reads it again at the end, and
             # reports (or, in strict mode, raises) it there, the way it reports any payload.
-            fields = {"payload": self._payload, **self._fields}
-        event = TrackedEvent(self._name, fields, self._user_id, self._link_id)
+            fields = {"payload": payload, **self._fields}
+        options = self._options
+        event = _new(TrackedEvent)  # TrackedEvent(...) without its __init__: half the cost
+        event.name = self._name
+        event.payload = fields
+        event.user_id = options.user_id
+        event.link_id = options.link_id
+        event._discarded = False
+        event._started = perf_counter() if options.timing else 0.0
+        # The span current when the block started: span events belong on it.
+        event._span = current_span() if "opentelemetry.trace" in _modules else None
         self._stack.append(event)
         return event
 
@@ -155,46 +194,27 @@ class tracked:
         tb: TracebackType | None,
     ) -> None:
         event = self._stack.pop()
-        if event.discarded or (exc is not None and not isinstance(exc, Exception)):
+        options = self._options
+        if event._discarded:
             return
-        if exc is not None and self._on_exception != "track":
+        if exc is not None and not (options.track_errors and isinstance(exc, Exception)):
             return
-        client = self._client or _facade._default or get_client()
+        client = options.client or _facade._default or get_client()
         payload: Any = event.payload
-        try:
-            if exc is not None:
-                payload = {**payload, "error": type(exc).__name__}
-            if self._timing:
-                payload = {**payload, "duration_ms": (perf_counter() - event._started) * 1000.0}
-        except Exception:
-            pass  # the payload is not a mapping any more: emit() reports it
+        if exc is not None or options.timing:
+            try:
+                payload = {**payload}
+                outcome = RETURNED if exc is None else RAISED
+                add_outcome(payload, exc, outcome, event._started if options.timing else None)
+            except Exception:
+                pass  # the payload is not a mapping any more: the pipeline reports it
         client._pipeline(
-            event.name, payload, event.user_id, event.link_id, None, None, event._span, self._schema
-        )
-
-    async def __aenter__(self) -> TrackedEvent:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+            event.name, payload, event.user_id, event.link_id, None, None, event._span,
+            options.schema,
+        )  # fmt: skip
 
     def _fresh(self) -> tracked:
-        return tracked(
-            self._name,
-            self._payload,
-            user_id=self._user_id,
-            link_id=self._link_id,
-            timing=self._timing,
-            on_exception=self._on_exception,
-            client=self._client,
-            schema=self._schema,
-            **self._fields,
-        )
+        return tracked(self._name, self._payload, **self._options.keywords(), **self._fields)
 
-    def __call__(self, func: F) -> F:
-        return decorate_with(func, self._fresh, what=f"tracked({self._name!r})")
+    def _what(self) -> str:
+        return f"tracked({self._name!r})"

@@ -5,15 +5,66 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-__all__ = ["decorate_with"]
+__all__ = ["Block", "decorate_with"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class _SyncAndAsync(AbstractContextManager[Any], AbstractAsyncContextManager[Any], Protocol):
     pass
+
+
+class Block(Generic[T]):
+    """A block for ``with`` and ``async with`` that is also a decorator of sync and async
+    functions, running each call in a fresh block: what ``identify()``, ``tracked()`` and
+    ``flushing()`` are.
+
+    A subclass writes ``__enter__`` (returning what ``as`` binds), ``__exit__``, ``_fresh()``
+    (a new block with the same options, for one call) and ``_what()`` (how the decorator is
+    named in errors). ``async with`` runs the same two methods; ``_exit_in_thread = True`` runs
+    ``__exit__`` in a thread instead, for an exit that waits (a flush must not block the loop).
+
+    Example::
+
+        class quiet(Block[None]):
+            def __enter__(self) -> None: ...
+            def __exit__(self, *exc_info: object) -> None: ...
+            def _fresh(self) -> quiet: return quiet()
+            def _what(self) -> str: return "quiet()"
+    """
+
+    __slots__ = ()
+    _exit_in_thread: ClassVar[bool] = False
+
+    def __enter__(self) -> T:
+        raise NotImplementedError
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any, /) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> T:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._exit_in_thread:
+            import asyncio  # here, not at import: only async code gets here
+
+            await asyncio.to_thread(self.__exit__, *exc_info)
+        else:
+            self.__exit__(*exc_info)
+
+    def _fresh(self) -> Block[T]:
+        raise NotImplementedError
+
+    def _what(self) -> str:
+        raise NotImplementedError
+
+    def __call__(self, func: F) -> F:
+        """Decorate a function or a coroutine function: each call runs in a fresh block."""
+        return decorate_with(func, self._fresh, what=self._what())
 
 
 def decorate_with(func: F, fresh: Callable[[], _SyncAndAsync], *, what: str) -> F:
@@ -53,59 +104,3 @@ def decorate_with(func: F, fresh: Callable[[], _SyncAndAsync], *, what: str) -> 
             return func(*args, **kwargs)
 
     return cast(F, wrapper)
-
-
-def exact_signature_source(func: Callable[..., Any], reserved: frozenset[str]) -> tuple[str, str]:
-    """``(parameters, call)`` source for a wrapper with ``func``'s exact parameters.
-
-    ``parameters`` declares them (each default as ``None``: the caller sets the wrapper's
-    ``__defaults__`` and ``__kwdefaults__`` to ``func``'s); ``call`` passes them on, positional
-    ones by position. Raises ``ValueError`` when ``func`` is not a plain function whose code
-    states its own parameters (a ``__wrapped__`` or ``__signature__`` says otherwise), or when
-    a parameter is named like one of ``reserved`` (the wrapper's own names).
-
-    Example::
-
-        exact_signature_source(lambda a, /, b=1, *c, d, **e: None, frozenset())
-        # ('a, /, b=None, *c, d, **e', 'a, b, *c, d=d, **e')
-    """
-    import inspect
-
-    if not inspect.isfunction(func) or hasattr(func, "__wrapped__"):
-        raise ValueError("not a plain function")
-    if "__signature__" in getattr(func, "__dict__", {}):
-        raise ValueError("a __signature__ of its own")
-    code = func.__code__
-    positional = code.co_argcount
-    keyword_only = code.co_kwonlyargcount
-    names = code.co_varnames[: positional + keyword_only]
-    var_positional = var_keyword = None
-    index = positional + keyword_only
-    if code.co_flags & inspect.CO_VARARGS:
-        var_positional, index = code.co_varnames[index], index + 1
-    if code.co_flags & inspect.CO_VARKEYWORDS:
-        var_keyword = code.co_varnames[index]
-    every = {*names, var_positional, var_keyword} - {None}
-    if every & reserved or any(not str(n).isidentifier() for n in every):
-        raise ValueError("a parameter is named like the wrapper's own")
-    defaults = len(func.__defaults__ or ())
-    kwdefaults = func.__kwdefaults__ or {}
-    declared: list[str] = []
-    passed: list[str] = []
-    for i, name in enumerate(names[:positional]):
-        declared.append(f"{name}=None" if i >= positional - defaults else name)
-        passed.append(name)
-        if i + 1 == code.co_posonlyargcount:
-            declared.append("/")
-    if var_positional:
-        declared.append(f"*{var_positional}")
-        passed.append(f"*{var_positional}")
-    elif keyword_only:
-        declared.append("*")
-    for name in names[positional:]:
-        declared.append(f"{name}=None" if name in kwdefaults else name)
-        passed.append(f"{name}={name}")
-    if var_keyword:
-        declared.append(f"**{var_keyword}")
-        passed.append(f"**{var_keyword}")
-    return ", ".join(declared), ", ".join(passed)

@@ -25,11 +25,10 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ._reporting import logger
-from .errors import ConfigurationError, WeespinError
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import asyncio
@@ -88,96 +87,30 @@ def _refuse_if_blocked(settings: Settings) -> None:
 
 
 def _initialize(settings: Settings) -> str:
-    from ._api import WeespinAPI
+    from .transports._retry import RetryPolicy, retrying
+    from .transports._sync_client import SyncAPI
 
     _refuse_if_blocked(settings)
-
-    api = WeespinAPI(settings)
+    api = SyncAPI(settings)
     try:
-        return api.initialize_device()
+        return retrying(api.initialize_device, RetryPolicy.from_settings(settings))
     finally:
         api.close()
 
 
 async def _initialize_async(settings: Settings) -> str:
-    import asyncio
-
-    from ._api import WeespinAPI
     from .transports._aio import AsyncAPI
+    from .transports._protocol import require_api_key
+    from .transports._retry import RetryPolicy, retrying_async
 
     _refuse_if_blocked(settings)
-    retry = WeespinAPI(settings).retry  # raises ConfigurationError without an API key
+    require_api_key(settings)
     api = AsyncAPI(settings, max_connections=1)
     await api.open()
-    started = time.monotonic()
     try:
-        attempt = 0
-        while True:
-            try:
-                return await api.initialize_device()
-            except WeespinError as error:
-                wait = retry.next_delay(attempt, error, time.monotonic() - started)
-                if wait is None:
-                    raise
-                attempt += 1
-                await asyncio.sleep(wait)
+        return await retrying_async(api.initialize_device, RetryPolicy.from_settings(settings))
     finally:
         await api.close()
-
-
-class AwaitingDevice:
-    """A client's events waiting for a visitor's device: counted in ``stats().queued`` and
-    waited for by ``flush()``; what is still waiting at shutdown is dropped and counted.
-
-    Example::
-
-        awaiting = AwaitingDevice()
-        awaiting.add(event)
-        if awaiting.claim(event):
-            ...  # send it, then:
-            awaiting.done()
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._held: dict[int, Event] = {}
-        self._count = 0
-
-    @property
-    def count(self) -> int:
-        """Events held or being handed to the transport."""
-        return self._count
-
-    def add(self, event: Event) -> None:
-        with self._changed:
-            self._held[id(event)] = event
-            self._count += 1
-
-    def claim(self, event: Event) -> bool:
-        """Take ``event`` back to deliver it; ``False`` if shutdown already dropped it."""
-        with self._changed:
-            return self._held.pop(id(event), None) is not None
-
-    def done(self) -> None:
-        """A claimed event reached the transport (or was dropped)."""
-        with self._changed:
-            self._count -= 1
-            if self._count <= 0:
-                self._changed.notify_all()
-
-    def abandon(self) -> list[Event]:
-        """Every event still held (for shutdown to count); they will not be delivered."""
-        with self._changed:
-            events = list(self._held.values())
-            self._held.clear()
-            self._count -= len(events)
-            self._changed.notify_all()
-            return events
-
-    def wait(self, timeout: float | None) -> bool:
-        """Wait until nothing is held; ``True`` if that happened within ``timeout``."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count <= 0, timeout)
 
 
 class VisitorDevice:
@@ -270,7 +203,8 @@ class VisitorDevice:
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, settings: Settings) -> None:
-        from . import _api  # noqa: F401  (imported here, not concurrently with the sender's)
+        # Imported here, not on the thread below concurrently with the sender's imports.
+        from .transports import _sync_client  # noqa: F401
 
         loop = self._loop
         # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);

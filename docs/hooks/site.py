@@ -1,8 +1,10 @@
 """MkDocs hooks of the documentation site (``hooks:`` in mkdocs.yml).
 
 - The configuration reference is generated from the code: ``<!-- settings-table -->`` in a
-  page becomes one row per field of :class:`weespin_instrument.Settings` (its type, default,
-  environment variable and the ``#:`` comment above it), so the page cannot drift from it.
+  page becomes one table per option group of :class:`weespin_instrument.Settings`, one row
+  per setting (its type, default, environment variable and the ``#:`` comment above it);
+  ``<!-- environment-table -->`` becomes the table of the environment variables
+  (``weespin_instrument._environment.ENVIRONMENT``). The page cannot drift from the code.
 - A page the nav names but another branch has not written yet gets a stub, so the site
   builds meanwhile (``web.md`` belongs to the web integrations).
 
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import Any, get_args
 
 MARKER = "<!-- settings-table -->"
+ENVIRONMENT_MARKER = "<!-- environment-table -->"
 
 #: Pages that may be missing, and the stub that stands in for each.
 STUBS = {
@@ -25,25 +28,6 @@ STUBS = {
         "(`weespin_instrument.django`) and workers are documented here soon; see their "
         "docstrings in the [API reference](api.md) meanwhile.\n"
     ),
-}
-
-#: What the fields without a ``#:`` comment in ``Settings`` mean.
-DESCRIPTIONS = {
-    "api_key": "The application's key (dashboard: Application -> Configuration -> "
-    "Integration), sent as the raw `Authorization` header; shown only by its last 4 "
-    "characters. A local collector accepts any non-empty value.",
-    "base_url": "Where the API is; point it at a local collector in development.",
-    "init_path": "The device initialization endpoint.",
-    "events_path": "The events endpoint.",
-    "disabled": "Turn tracking off: calls return at once, nothing is counted or sent.",
-    "strict": "Raise `InvalidEventError` (and configuration errors) at the call instead of "
-    "dropping and counting. Always on in the pytest fixture.",
-    "transport": "`background`, `sync`, `console`, `memory`, `none`, or a transport instance.",
-    "device_id": "Use this device id and skip device initialization.",
-    "device_store": "Where the device id is kept (`FileDeviceStore(path)` keeps it across "
-    "restarts).",
-    "sensitive_data": "What happens to sensitive values: `redact`, `drop_event`, `raise` or `off`.",
-    "on_error": "Called with a `DroppedEvent` for every event that will not be delivered.",
 }
 
 
@@ -67,36 +51,85 @@ def _rst_to_markdown(text: str) -> str:
     return text.replace("``", "`")
 
 
+def _shown_type(annotation: str) -> str:
+    """``annotation`` with each enumeration's name replaced by its values."""
+    from weespin_instrument import _choices
+
+    for name in ("OverflowPolicy", "SensitiveDataPolicy", "TransportName"):
+        values = " | ".join(f'"{value}"' for value in get_args(getattr(_choices, name)))
+        annotation = re.sub(rf"\b{name}\b", values, annotation)
+    return annotation.replace("|", "\\|")
+
+
+def _sections() -> list[tuple[str, type, list[str]]]:
+    """``(title, class, flat names)``: each option group, then the client's own settings."""
+    from weespin_instrument._config import GROUP_OF, GROUPS, Settings
+
+    sections = []
+    for attribute, cls in GROUPS:
+        title = _rst_to_markdown((cls.__doc__ or "").strip().splitlines()[0].rstrip("."))
+        names = [name for name, group in GROUP_OF.items() if group == attribute]
+        sections.append((f"`settings.{attribute}` (`{cls.__name__}`): {title}", cls, names))
+    own = [name for name in Settings._fields if name not in GROUP_OF]
+    sections.append(("The client's own (`Settings`)", Settings, own))
+    return sections
+
+
 def settings_rows() -> list[tuple[str, str, str, str, str]]:
     """``(setting, type, default, environment variable, meaning)`` for every setting."""
-    from weespin_instrument import _config
     from weespin_instrument._config import Settings
+    from weespin_instrument._environment import ENVIRONMENT
 
-    comments = _comments(Settings)
-    rows = []
-    for name in Settings._fields:
-        default = Settings._field_defaults.get(name)
-        shown_default = "none" if default is None else f"`{default!r}`"
-        env = getattr(_config, "ENV_" + name.upper(), None)
-        meaning = _rst_to_markdown(comments.get(name) or DESCRIPTIONS.get(name, ""))
-        kind = str(Settings.__annotations__.get(name, "")).replace("|", "\\|")
-        rows.append((f"`{name}`", f"`{kind}`", shown_default, f"`{env}`" if env else "", meaning))
-    return rows
+    variables = {variable.setting: variable.name for variable in ENVIRONMENT}
+    found = {}
+    for _, cls, names in _sections():
+        comments = _comments(cls)
+        for name in names:
+            default = Settings._field_defaults[name]
+            shown_default = "none" if default is None else f"`{default!r}`"
+            env = variables.get(name)
+            meaning = _rst_to_markdown(comments.get(name, ""))
+            kind = _shown_type(str(cls.__annotations__.get(name, "")))
+            found[name] = (
+                f"`{name}`",
+                f"`{kind}`",
+                shown_default,
+                f"`{env}`" if env else "",
+                meaning,
+            )
+    return [found[name] for name in Settings._fields]
+
+
+_HEADER = (
+    "| `configure()` argument | type | default | environment variable | meaning |\n"
+    "| --- | --- | --- | --- | --- |\n"
+)
 
 
 def settings_table() -> str:
-    """The Markdown table of every setting."""
-    lines = [
-        "| `configure()` argument | type | default | environment variable | meaning |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in settings_rows()]
+    """The Markdown tables of every setting, one per group."""
+    rows = {row[0]: row for row in settings_rows()}
+    parts = []
+    for title, _, names in _sections():
+        lines = ["| " + " | ".join(rows[f"`{name}`"]) + " |" for name in names]
+        parts.append(f"### {title}\n\n{_HEADER}" + "\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def environment_table() -> str:
+    """The Markdown table of every environment variable :meth:`Settings.resolve` reads."""
+    from weespin_instrument._environment import ENVIRONMENT
+
+    lines = ["| variable | setting | takes |", "| --- | --- | --- |"]
+    lines += [f"| `{v.name}` | `{v.setting}` | {v.description} |" for v in ENVIRONMENT]
     return "\n".join(lines) + "\n"
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     if MARKER in markdown:
-        return markdown.replace(MARKER, settings_table())
+        markdown = markdown.replace(MARKER, settings_table())
+    if ENVIRONMENT_MARKER in markdown:
+        markdown = markdown.replace(ENVIRONMENT_MARKER, environment_table())
     return markdown
 
 
@@ -110,4 +143,4 @@ def on_files(files: Any, config: Any) -> Any:
 
 
 if __name__ == "__main__":
-    print(settings_table(), end="")
+    print(settings_table() + "\n" + environment_table(), end="")

@@ -336,13 +336,13 @@ def test_our_requests_create_no_spans(
     from weespin_instrument.transports._aio import AsyncAPI
 
     seen: list[object] = []
-    original = AsyncAPI.post_event
+    original = AsyncAPI.send_event
 
-    async def post_event(self: AsyncAPI, body: bytes) -> None:
+    async def send_event(self: AsyncAPI, body: bytes) -> None:
         seen.append(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY))
         await original(self, body)
 
-    monkeypatch.setattr(AsyncAPI, "post_event", post_event)
+    monkeypatch.setattr(AsyncAPI, "send_event", send_event)
     client = Client(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
     client.track("open_app")
     assert client.flush(timeout=10.0)

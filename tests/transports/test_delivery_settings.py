@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,64 @@ def test_the_outbox_survives_a_restart(collector: Collector, tmp_path: Path) -> 
     assert second.flush(timeout=10.0)  # starts the sender for what the outbox holds
     assert sorted({row["payload"]["n"] for row in collector.events()}) == list(range(5))
     second.close()
+
+
+def _dead_url() -> str:
+    """A loopback port nobody listens on: every connection is refused."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("how", ["configure", "environment"])
+def test_max_event_age_is_a_setting_events_expire_after_it_during_an_outage(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options: dict[str, Any] = {"api_key": "k", "base_url": _dead_url(), "device_id": "ws_device_1"}
+    if how == "configure":
+        options["max_event_age"] = 0.3
+    else:
+        monkeypatch.setenv("WEESPIN_MAX_EVENT_AGE", "0.3")
+    client = Client(**options)
+    for n in range(5):
+        client.track("open_app", {"n": n})
+    transport = client.transport
+    assert isinstance(transport, BackgroundTransport) and transport.max_event_age == 0.3
+    assert client.flush(timeout=20.0)
+    assert client.stats().dropped == {"delivery_failed": 5}
+    client.shutdown()
+
+
+def test_max_event_age_applies_with_an_outbox_and_inf_lifts_the_default(tmp_path: Path) -> None:
+    url = _dead_url()
+    with_outbox = Client(
+        api_key="k", base_url=url, outbox=tmp_path / "o.sqlite", max_event_age=60.0
+    )
+    no_limit = Client(api_key="k", base_url=url, max_event_age=math.inf)
+    default = Client(api_key="k", base_url=url)
+    for client, expected in ((with_outbox, 60.0), (no_limit, None), (default, 600.0)):
+        transport = client.transport
+        assert isinstance(transport, BackgroundTransport)
+        assert transport.max_event_age == expected
+        client.shutdown()
+
+
+def test_the_transports_own_max_event_age_wins_over_the_setting() -> None:
+    transport = BackgroundTransport(api_key="k", base_url=_dead_url(), max_event_age=None)
+    client = Client(transport=transport, max_event_age=5.0)
+    assert client.settings.max_event_age == 5.0
+    assert transport.max_event_age is None  # the transport's None: no limit
+    client.shutdown()
+
+
+@pytest.mark.parametrize("value", [0, -1, "600", True, math.nan])
+def test_a_bad_max_event_age_is_refused_with_the_fix(value: object) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Client(api_key="k", max_event_age=value)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"max_event_age={value!r} is not a number of seconds above 0; set "
+        "configure(max_event_age=...) or WEESPIN_MAX_EVENT_AGE to e.g. 600, or to math.inf "
+        "for no limit."
+    )

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._recipe import Field
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -74,13 +76,8 @@ class MatchedSpanEvent:
     span: ReadableSpan
 
 
-@dataclasses.dataclass(frozen=True)
-class CompiledPath(Generic[S]):
-    """One path, checked, with its getter and the payload key it gives by default."""
-
-    path: str
-    key: str
-    get: Callable[[S], Any]
+#: One span (or span event) path, checked, with its getter and the payload key it gives.
+CompiledPath = Field[Callable[[S], Any]]
 
 
 def _lookup(attributes: Mapping[str, Any] | None, key: str) -> Any:
@@ -146,15 +143,15 @@ def compile_span_path(
         if not rest:
             raise _bad(where, shown, f"names no key after {root!r}", _SPAN_ROOTS)
         getter = _span_attribute if root == "attributes" else _resource_attribute
-        return CompiledPath(shown, rest, getter(rest))
+        return Field(rest, shown, getter(rest))
     if root == "status" and rest in ("", "description"):
         if rest:
-            return CompiledPath(shown, "description", _description)
-        return CompiledPath(shown, "status", lambda span: span.status.status_code.name)
+            return Field("description", shown, _description)
+        return Field("status", shown, lambda span: span.status.status_code.name)
     if root == "name" and not rest:
-        return CompiledPath(shown, "name", lambda span: span.name)
+        return Field("name", shown, lambda span: span.name)
     if root == "duration_ms" and not rest:
-        return CompiledPath(shown, "duration_ms", _duration_ms)
+        return Field("duration_ms", shown, _duration_ms)
     if root in ("status", "name", "duration_ms"):
         raise _bad(where, shown, f"goes below {root!r}, which has no such field", _SPAN_ROOTS)
     raise _bad(where, shown, f"starts at {root!r}, which is not a span path root", _SPAN_ROOTS)
@@ -181,20 +178,20 @@ def compile_event_path(path: object, *, where: str) -> CompiledPath[MatchedSpanE
             raise _bad(where, shown, "needs a span path after 'span.'", _EVENT_ROOTS)
         inner = compile_span_path(rest, where=where, shown=shown)
         span_get = inner.get
-        return CompiledPath(shown, inner.key, lambda match: span_get(match.span))
+        return Field(inner.key, shown, lambda match: span_get(match.span))
     if root == "attributes":
         if not rest:
             raise _bad(where, shown, "names no key after 'attributes'", _EVENT_ROOTS)
-        return CompiledPath(shown, rest, _event_attribute(rest))
+        return Field(rest, shown, _event_attribute(rest))
     if root == "resource":
         if not rest:
             raise _bad(where, shown, "names no key after 'resource'", _EVENT_ROOTS)
         resource_get = _resource_attribute(rest)
-        return CompiledPath(shown, rest, lambda match: resource_get(match.span))
+        return Field(rest, shown, lambda match: resource_get(match.span))
     if root == "name":
         if rest:
             raise _bad(where, shown, "goes below 'name', which has no such field", _EVENT_ROOTS)
-        return CompiledPath(shown, "name", lambda match: match.name)
+        return Field("name", shown, lambda match: match.name)
     if root in ("status", "duration_ms"):
         raise _bad(
             where,

@@ -1,19 +1,23 @@
 """Rules that turn spans and span events someone else created into Weespin events.
 
-Everything is checked when the rule is built (names, paths, option types); matching and
-extraction at span end are a name test and a few dictionary reads.
+Everything is checked when the rule is built (names, paths, option types) by the recipe every
+source of events shares (:mod:`weespin_instrument._recipe`), with span paths
+(:mod:`._paths`); matching and extraction at span end are a name test and a few dictionary
+reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from opentelemetry.trace import SpanKind
 
+from .._recipe import Recipe
 from ._paths import MISSING, CompiledPath, MatchedSpanEvent, compile_event_path, compile_span_path
 
 if TYPE_CHECKING:
@@ -75,12 +79,17 @@ class _Rule(Generic[S]):
         shown = name if isinstance(name, str) else getattr(name, "__qualname__", repr(name))
         self.description = f"{self._kind}({self._name_option}={shown!r}, event={event!r})"
         where = self.description
-        if not isinstance(event, str) or not event.strip():
-            raise TypeError(f"{where}: event= must be a non-empty string (the Weespin event name).")
-        if payload is not None and not isinstance(payload, Mapping):
-            raise TypeError(f"{where}: payload= must be a mapping of static fields.")
-        if when is not None and not callable(when):
-            raise TypeError(f"{where}: when= must be a callable returning a bool.")
+        self._recipe: Recipe[Callable[[S], Any], S] = Recipe(
+            event,
+            where,
+            functools.partial(self._compile, where=where),
+            payload_from=payload_from,
+            payload=payload,
+            user_id_from=user_id_from,
+            link_id_from=link_id_from,
+            when=when,
+            name_option="event=",
+        )
         self._matches = _name_test(name, where)
         self.event = event
         self.payload_from = payload_from
@@ -88,54 +97,12 @@ class _Rule(Generic[S]):
         self.user_id_from = user_id_from
         self.link_id_from = link_id_from
         self.when = when
-        self._static = dict(payload or {})
-        self._payload_fn: Callable[[S], Mapping[str, Any]] | None = None
-        self._fields: tuple[tuple[str, CompiledPath[S]], ...] = ()
-        if callable(payload_from) and not isinstance(payload_from, str):
-            self._payload_fn = payload_from
-        else:
-            self._fields = self._compile_fields(payload_from, where)
-        self._user = None if user_id_from is None else self._compile(user_id_from, where)
-        self._link = None if link_id_from is None else self._compile(link_id_from, where)
 
     def __repr__(self) -> str:
         return self.description
 
     def _compile(self, path: object, where: str) -> CompiledPath[S]:
         raise NotImplementedError
-
-    def _compile_fields(
-        self, payload_from: object, where: str
-    ) -> tuple[tuple[str, CompiledPath[S]], ...]:
-        if payload_from is None:
-            return ()
-        if isinstance(payload_from, Mapping):
-            pairs = []
-            for key, path in payload_from.items():
-                if not isinstance(key, str) or not key:
-                    raise TypeError(f"{where}: payload_from keys must be non-empty strings.")
-                pairs.append((key, self._compile(path, where)))
-            return tuple(pairs)
-        if isinstance(payload_from, str):
-            payload_from = [payload_from]
-        if not isinstance(payload_from, Iterable):
-            raise TypeError(
-                f"{where}: payload_from must be a path, a list of paths, a mapping "
-                f"{{payload_key: path}} or a callable, not {type(payload_from).__name__}."
-            )
-        seen: dict[str, str] = {}
-        fields = []
-        for path in payload_from:
-            compiled = self._compile(path, where)
-            if compiled.key in seen:
-                raise TypeError(
-                    f"{where}: paths {seen[compiled.key]!r} and {compiled.path!r} both give the "
-                    f"payload key {compiled.key!r}; name the keys with a mapping, e.g. "
-                    f"payload_from={{'{compiled.key}': {compiled.path!r}, ...}}."
-                )
-            seen[compiled.key] = compiled.path
-            fields.append((compiled.key, compiled))
-        return tuple(fields)
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to a span (or span event) called ``name``."""
@@ -147,22 +114,23 @@ class _Rule(Generic[S]):
         Exceptions from user callables (``when``, ``payload_from``) propagate: the
         processor counts them.
         """
-        if self.when is not None and not self.when(source):
+        recipe = self._recipe
+        if recipe.when is not None and not recipe.when(source):
             return None
-        payload = dict(self._static)
+        payload = dict(recipe.static)
         missing: list[str] = []
-        for key, field in self._fields:
+        for field in recipe.fields:
             value = field.get(source)
             if value is MISSING:
                 missing.append(field.path)
             else:
-                payload[key] = value
-        if self._payload_fn is not None:
-            payload.update(self._payload_fn(source))
+                payload[field.key] = value
+        if recipe.payload_fn is not None:
+            payload.update(recipe.payload_fn(source))
         return Derived(
             payload,
-            _identity(self._user, source, missing),
-            _identity(self._link, source, missing),
+            _identity(recipe.user, source, missing),
+            _identity(recipe.link, source, missing),
             missing,
         )
 

@@ -1,5 +1,8 @@
 """The Weespin API over aiohttp, for the background sender: one attempt per call, typed errors.
 
+:class:`AsyncAPI` is :class:`~._sync_client.SyncAPI` for an event loop: the same calls,
+the same protocol (:mod:`._protocol`); the sender owns retries, backoff and the breaker.
+
 Why aiohttp and not httpx here: client-side CPU per request, measured by
 ``benchmarks/engines.py`` (aiohttp is several times cheaper than ``httpx.AsyncClient`` at
 64 requests in flight). httpx stays the client of the synchronous transport.
@@ -14,7 +17,7 @@ Example::
     api = AsyncAPI(settings, max_connections=64)
     await api.open()
     device_id = await api.initialize_device()
-    await api.post_event(b'{"event_name":"signup","device_id":"ws_device_1","payload":{}}')
+    await api.send_event(b'{"event_name":"signup","device_id":"ws_device_1","payload":{}}')
     await api.close()
 """
 
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import ssl
 import threading
@@ -33,14 +35,13 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from .._api import MAX_BODY, device_id_from, error_for_response
 from .._config import Settings
-from ..errors import DeliveryError, redact_key
+from ..errors import DeliveryError
+from . import _protocol as protocol
 
 __all__ = ["AsyncAPI", "SenderLoop", "ssl_context"]
 
 _T = TypeVar("_T")
-_USER_AGENT = "weespin-instrument/0.1"
 #: Below the idle timeout of common servers (uvicorn 5 s), so we close idle connections first.
 _KEEPALIVE = 4.0
 
@@ -125,7 +126,7 @@ class AsyncAPI:
 
         api = AsyncAPI(settings, max_connections=64)
         await api.open()
-        await api.post_event(body)
+        await api.send_event(body)
     """
 
     def __init__(self, settings: Settings, *, max_connections: int) -> None:
@@ -160,11 +161,7 @@ class AsyncAPI:
         timeout = self.settings.timeout
         self._session = aiohttp.ClientSession(
             connector=connector,
-            headers={
-                "Authorization": self.settings.api_key or "",
-                "Content-Type": "application/json",
-                "User-Agent": _USER_AGENT,
-            },
+            headers=protocol.request_headers(self.settings.api_key),
             # ``total`` bounds the whole request, answer included: a server trickling its body
             # is a timeout (retried), not a request in flight forever.
             timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout, sock_read=timeout),
@@ -177,23 +174,18 @@ class AsyncAPI:
         if session is not None:
             await session.close()
 
-    async def post_event(self, body: bytes) -> None:
-        """``POST`` one encoded event body; raise a :class:`WeespinError` unless 2xx."""
-        await self._post(self._events_url, self.settings.events_path, body)
-
     async def initialize_device(self) -> str:
         """``POST`` the init path and return ``event.device_info.device_id``."""
         path = self.settings.init_path
-        # The docs show no body; an empty JSON object is what a JSON endpoint accepts either way.
-        raw = await self._post(self._init_url, path, b"{}")
-        text = raw.decode(errors="replace")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        return device_id_from(data, path=path, raw=text)
+        text = await self._post(self._init_url, path, protocol.INIT_BODY)
+        return protocol.read_device_id(text, path=path)
 
-    async def _post(self, url: URL, path: str, body: bytes) -> bytes:
+    async def send_event(self, body: bytes) -> None:
+        """``POST`` one encoded event body (:func:`~._protocol.encode_body`)."""
+        await self._post(self._events_url, self.settings.events_path, body)
+
+    async def _post(self, url: URL, path: str, body: bytes) -> str:
+        """One ``POST``: the answer's text, or the typed error it means."""
         session = self._session
         if session is None:
             raise DeliveryError(f"POST {path}: the sender is closed")
@@ -208,34 +200,19 @@ class AsyncAPI:
                 allow_redirects=False,
             ) as response:
                 raw = await _read_capped(response.content)
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
-                location = response.headers.get("Location")
-        except asyncio.TimeoutError:
-            raise DeliveryError(f"POST {path} timed out") from None
+                status, headers = response.status, response.headers
+        except asyncio.TimeoutError as exc:
+            raise protocol.timed_out(path, exc) from None
         except aiohttp.ClientError as exc:
-            detail = redact_key(str(exc), self.settings.api_key)
-            raise DeliveryError(f"POST {path} failed: {type(exc).__name__}: {detail}") from None
-        if 200 <= status < 300:
-            return raw
-        error = error_for_response(
-            status,
-            raw.decode(errors="replace"),
-            method_path=f"POST {path}",
-            api_key=self.settings.api_key,
-            retry_after=retry_after,
-            location=location,
-        )
-        if error is None:
-            return raw
-        raise error
+            raise protocol.request_failed(path, exc, api_key=self.settings.api_key) from None
+        return protocol.check_answer(status, raw, headers, path=path, api_key=self.settings.api_key)
 
 
 async def _read_capped(stream: aiohttp.StreamReader) -> bytes:
-    """At most :data:`MAX_BODY` bytes of an answer; the rest is never read (nor kept)."""
+    """At most :data:`~._protocol.MAX_BODY` bytes of an answer; the rest is never read."""
     raw = bytearray()
-    while len(raw) < MAX_BODY:
-        chunk = await stream.read(MAX_BODY - len(raw))
+    while len(raw) < protocol.MAX_BODY:
+        chunk = await stream.read(protocol.MAX_BODY - len(raw))
         if not chunk:
             break
         raw += chunk

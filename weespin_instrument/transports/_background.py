@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import OverflowPolicy, Settings
 from .._device import DeviceManager, DeviceStore
-from ..errors import AuthenticationError, ConfigurationError, DeliveryError
+from .._options import DEFAULT_MAX_EVENT_AGE
+from ..errors import AuthenticationError, ConfigurationError
 from ._base import BaseTransport
 from ._fork import keep_forever
 from ._inbox import FlushMarker, Inbox
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_EVENT_AGE", "BackgroundTransport"]
 
-#: Seconds an event may wait for an unreachable API before it is dropped (without an outbox).
-DEFAULT_MAX_EVENT_AGE = 600.0
 #: Extra seconds :meth:`BackgroundTransport.close` allows the sender to stop after its timeout.
 _STOP_GRACE = 1.0
 #: Seconds a fork waits for a sender that is still starting (importing aiohttp).
@@ -56,7 +55,8 @@ class BackgroundTransport(BaseTransport):
       ``"drop_oldest"`` the oldest queued one, ``"block"`` waits up to ``block_timeout``
       seconds for room, then drops (never inside a running event loop: there it drops).
     - ``max_event_age``: seconds an event may wait for an unreachable API before it is
-      dropped (``delivery_failed``); default 600 s, no limit with an outbox; ``None``: no limit.
+      dropped (``delivery_failed``); default: the ``max_event_age`` setting (600 s, no limit
+      with an outbox); ``None``: no limit.
     - ``outbox``: a SQLite file; each event is committed there before ``send`` returns and
       removed once the API accepted it; what a dead process left is sent by the next one.
     - A 401/403 stops delivery for good: one error is logged, every event is dropped and
@@ -158,9 +158,9 @@ class BackgroundTransport(BaseTransport):
                 self.outbox = Outbox(settings.outbox, destination=destination)
         max_event_age = self._max_event_age
         if max_event_age is _DEFAULT:
-            max_event_age = None if self.outbox is not None else DEFAULT_MAX_EVENT_AGE
+            max_event_age = settings.delivery.age_limit  # configure(max_event_age=...)
         self.max_event_age: float | None = max_event_age
-        self.devices = DeviceManager(self._initialize_device, store=settings.device_store)
+        self.devices = DeviceManager(store=settings.device_store)
 
     # -- the caller's side -----------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class BackgroundTransport(BaseTransport):
                 return not inbox.items
         else:
             sender = self._sender
-            if sender is not None and not inbox.held() and not sender.backlog:
+            if sender is not None and not inbox.held() and not sender.jobs.backlog:
                 return True
             if self._in_sender_thread():
                 return False
@@ -331,7 +331,7 @@ class BackgroundTransport(BaseTransport):
                 on_refused=self._on_refused,
             )
             if self.outbox is not None:
-                sender.backlog = self.outbox.backlog()
+                sender.jobs.backlog = self.outbox.backlog()
         except Exception:
             logging.getLogger("weespin_instrument").exception("weespin: the sender cannot start")
             self._ready.set()
@@ -343,12 +343,6 @@ class BackgroundTransport(BaseTransport):
     def _in_sender_thread(self) -> bool:
         thread = self._thread
         return thread is not None and thread.ident == threading.get_ident()
-
-    def _initialize_device(self) -> str:
-        sender = self._sender
-        if sender is None:
-            raise DeliveryError("the sender is not running")
-        return sender.initialize_blocking()
 
     def _on_refused(self, error: AuthenticationError) -> None:
         self._auth_error = error

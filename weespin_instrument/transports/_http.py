@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._api import WeespinAPI
 from .._config import Settings
 from .._device import DeviceManager, DeviceStore
-from .._retry import outcome_of
 from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinError
 from ._base import BaseTransport
+from ._protocol import encode_body
+from ._retry import RetryPolicy, outcome_of, retrying
+from ._sync_client import SyncAPI
 
 if TYPE_CHECKING:
     import httpx
@@ -18,6 +23,10 @@ if TYPE_CHECKING:
     from .._event import Event
 
 __all__ = ["HttpTransport"]
+
+_T = TypeVar("_T")
+#: Longest stretch (seconds) of single attempts after requests kept spending their budget.
+_MAX_HURRY = 300.0
 
 
 class HttpTransport(BaseTransport):
@@ -59,15 +68,19 @@ class HttpTransport(BaseTransport):
             settings = Settings.resolve(**self._given)
         self._http_client = http_client
         self._sent_any = False
+        #: Set by ``close()``: a retry wait ends at once.
+        self._closed = threading.Event()
+        self._give_ups = 0
+        self._hurried_until = 0.0
         self._use(settings)
 
     def _use(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = WeespinAPI(settings, http_client=self._http_client)
-        self.api.on_retry = self._count_retry
-        policy = self.api.retry
+        self.api = SyncAPI(settings, http_client=self._http_client)
+        self.policy = policy = RetryPolicy.from_settings(settings)
+        self._one_attempt = dataclasses.replace(policy, max_attempts=1)
         self.devices = DeviceManager(
-            self.api.initialize_device,
+            lambda: self._with_retries(self.api.initialize_device),
             store=settings.device_store,
             # After a failed initialization (its own retries spent), events fail fast for a
             # while instead of each redoing the whole ladder: 1 s, doubling, up to 5 min.
@@ -92,7 +105,8 @@ class HttpTransport(BaseTransport):
             self._failed(event, exc, initializing=True)
             return
         try:
-            self.api.send_event(event.to_wire(device_id, metadata=self.settings.send_metadata))
+            body = encode_body(event.to_wire(device_id, metadata=self.settings.send_metadata))
+            self._with_retries(lambda: self.api.send_event(body))
         except WeespinError as exc:
             self._failed(event, exc)
             return
@@ -106,7 +120,27 @@ class HttpTransport(BaseTransport):
         raise DeliveryError(f"the event was not delivered, retries spent: {error}") from error
 
     def close(self, timeout: float | None = None) -> None:
+        self._closed.set()
         self.api.close()
+
+    def _with_retries(self, call: Callable[[], _T]) -> _T:
+        """``call()`` (one request) with the policy's retries, each counted as ``retried``.
+
+        Soon after a call spent its whole budget, each call makes one attempt: a dead API
+        then costs a blocking caller one request, not ``max_retry_time`` per call.
+        """
+        hurried = time.monotonic() < self._hurried_until
+        policy = self._one_attempt if hurried else self.policy
+        try:
+            result = retrying(call, policy, pause=self._closed.wait, on_retry=self._count_retry)
+        except WeespinError as error:
+            if outcome_of(error).action == "retry":  # transient, but out of budget
+                self._give_ups += 1
+                backoff = min(_MAX_HURRY, 2.0 ** min(self._give_ups - 1, 9))
+                self._hurried_until = time.monotonic() + backoff
+            raise
+        self._give_ups, self._hurried_until = 0, 0.0
+        return result
 
     def _count_retry(self) -> None:
         self.reporter.count("retried")

@@ -8,7 +8,9 @@ write is off by one for an instant, which both uses tolerate.
 
 A flush is a :class:`FlushMarker` appended like an event: when the sender reaches it,
 everything queued before it has been taken, so the flush is done once the events the
-sender holds at that moment have settled (sent or dropped).
+sender holds at that moment have settled (sent or dropped). The inbox keeps the markers
+it has armed (:meth:`Inbox.reached`, :meth:`Inbox.settled`): the sender's side needs no
+list of its own.
 
 Example::
 
@@ -57,11 +59,14 @@ class Inbox:
     """
 
     __slots__ = (
+        "_armed",
+        "_deferred",
         "idle",
         "items",
         "markers_added",
         "markers_reached",
         "on_wire",
+        "seq",
         "space",
         "taken",
         "want_space",
@@ -82,6 +87,12 @@ class Inbox:
         #: A caller waits for room (overflow "block"); the sender sets ``space`` on settling.
         self.want_space = False
         self.space = threading.Event()
+        #: The sequence number of the last event the sender took (written by the sender only).
+        self.seq = 0
+        #: Markers reached, waiting for the events taken before them (the sender's side).
+        self._armed: list[FlushMarker] = []
+        #: Markers reached while an outbox backlog was still to be taken.
+        self._deferred: list[FlushMarker] = []
 
     def held(self) -> int:
         """Events queued or in the sender's hands: what the queue bound counts."""
@@ -92,3 +103,56 @@ class Inbox:
         """``(queued, in_flight)`` for stats: in flight means in a request right now."""
         on_wire = self.on_wire
         return (max(0, self.held() - on_wire), on_wire)
+
+    # -- the sender's side -----------------------------------------------------------------------
+
+    def took(self) -> int:
+        """The sender took an event over (from here or from an outbox): its sequence number."""
+        self.taken += 1
+        self.seq += 1
+        return self.seq
+
+    def reached(self, marker: FlushMarker, *, defer: bool = False) -> None:
+        """The sender reached ``marker``; with ``defer``, it waits for :meth:`arm_deferred`
+        (an outbox backlog is to be taken first)."""
+        self.markers_reached += 1
+        if defer:
+            self._deferred.append(marker)
+        else:
+            self._arm(marker)
+
+    def arm_deferred(self) -> None:
+        """The backlog is taken: the deferred markers now wait for what the sender holds."""
+        markers, self._deferred = self._deferred, []
+        for marker in markers:
+            self._arm(marker)
+
+    def settled(self, seq: int) -> None:
+        """The event numbered ``seq`` was sent or dropped (and counted so, ``taken`` already
+        lowered): count it off the flushes waiting for it; wake a caller waiting for room."""
+        if self._armed:
+            for marker in list(self._armed):
+                if seq <= marker.seq:
+                    marker.pending -= 1
+                    if marker.pending <= 0:
+                        marker.done.set()
+                        self._armed.remove(marker)
+        if self.want_space:
+            self.want_space = False
+            self.space.set()
+
+    def release_markers(self) -> None:
+        """The sender stops: every flush waiting on it returns."""
+        for marker in self._armed + self._deferred:
+            marker.done.set()
+        self._armed.clear()
+        self._deferred.clear()
+
+    def _arm(self, marker: FlushMarker) -> None:
+        pending = self.taken  # every event taken so far was queued before the marker
+        if pending <= 0:
+            marker.done.set()
+            return
+        marker.seq = self.seq
+        marker.pending = pending
+        self._armed.append(marker)

@@ -166,6 +166,7 @@ class Outbox:
     _waiting: deque[_Pending]
     _token: str
     _backlog: int
+    _forgotten: list[str]
 
     def __init__(self, path: str | os.PathLike[str], *, destination: str = "") -> None:
         self.path = Path(path).expanduser()
@@ -223,6 +224,30 @@ class Outbox:
                 continue  # a corrupt row: nothing to send
         return events
 
+    def take_backlog(self, limit: int) -> list[Event]:
+        """:meth:`take_recovered`, logging (not raising) an unexpected error."""
+        try:
+            return self.take_recovered(limit)
+        except Exception:
+            logger.exception("weespin: could not read the outbox")
+            return []
+
+    def forget(self, event_id: str) -> bool:
+        """Note that ``event_id``'s row may go; ``True`` when it starts a new batch: then call
+        :meth:`discard_forgotten` soon (the sender does, once per loop pass)."""
+        first = not self._forgotten
+        self._forgotten.append(event_id)
+        return first
+
+    def discard_forgotten(self) -> None:
+        """Remove the rows :meth:`forget` noted, in one transaction; log, not raise, an error."""
+        ids, self._forgotten = self._forgotten, []
+        if ids:
+            try:
+                self.discard(ids)
+            except Exception:
+                logger.exception("weespin: could not update the outbox; events may be resent")
+
     def heartbeat(self) -> int:
         """Say this process is alive; claim rows of owners that are gone. Returns the backlog."""
         return self._guarded(0, self._heartbeat)
@@ -258,6 +283,7 @@ class Outbox:
         self._waiting = deque()
         self._token = uuid.uuid4().hex
         self._backlog = 0
+        self._forgotten = []
 
     def _guarded(self, default: _T, action: Callable[[sqlite3.Connection], _T]) -> _T:
         """``action(connection)`` under the lock; on a storage error, fail once and ``default``."""

@@ -1,8 +1,9 @@
 """What an answer means, when to try a request again, and how long to wait first.
 
 :func:`outcome_of` is the one mapping from an HTTP answer (or a failed request) to what
-happens next, shared by the synchronous client and the background sender;
-:class:`RetryPolicy` says how long an event may keep trying.
+happens next, shared by the synchronous transport and the background sender;
+:class:`RetryPolicy` says how long an event may keep trying; :func:`retrying` and
+:func:`retrying_async` run one call of a one-attempt client under a policy.
 """
 
 from __future__ import annotations
@@ -10,12 +11,26 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
-from .errors import AuthenticationError, RateLimitedError, RejectedError, ServerError, WeespinError
+from ..errors import AuthenticationError, RateLimitedError, RejectedError, ServerError, WeespinError
 
-__all__ = ["Action", "Outcome", "RetryPolicy", "outcome_of", "parse_retry_after"]
+if TYPE_CHECKING:
+    from .._config import Settings
+
+__all__ = [
+    "Action",
+    "Outcome",
+    "RetryPolicy",
+    "outcome_of",
+    "parse_retry_after",
+    "retrying",
+    "retrying_async",
+]
+
+_T = TypeVar("_T")
 
 #: ``sent``: delivered. ``retry``: this event tries again (charged to its own budget).
 #: ``pause``: the whole client waits (``wait`` seconds), the event goes back in line
@@ -106,23 +121,32 @@ class RetryPolicy:
 
     The n-th wait (n from 0) is uniform in ``[0, min(cap, max_backoff, base * 2**n)]``; a
     ``Retry-After`` from the server replaces it, capped at ``max_backoff``. An event keeps
-    trying while its next wait still ends within ``max_total`` seconds of retrying and it
+    trying while its next wait still ends within ``max_retry_time`` seconds of retrying and it
     made fewer than ``max_attempts`` attempts. The defaults (30 s, 20 attempts, waits
     capped at 5 s) lose about 0.003 % of events to an API that fails half of all requests
     at random and about 0.35 % to one that fails 70 % (``docs/delivery.md``).
 
     Example::
 
-        policy = RetryPolicy(max_attempts=20, max_total=30.0)
+        policy = RetryPolicy(max_attempts=20, max_retry_time=30.0)
         policy.delay(attempt=0, error=ServerError("503", status_code=503))  # 0..0.2 s
     """
 
     max_attempts: int = 20
-    max_total: float = 30.0
+    max_retry_time: float = 30.0
     base: float = 0.2
     max_backoff: float = 10.0
     #: The exponential backoff's own cap: short enough for many attempts within the budget.
     cap: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy ``configure(max_attempts=..., max_retry_time=..., max_backoff=...)`` set."""
+        return cls(
+            max_attempts=settings.max_attempts,
+            max_retry_time=settings.max_retry_time,
+            max_backoff=settings.max_backoff,
+        )
 
     def delay(self, attempt: int, error: WeespinError) -> float:
         """How long to wait after failed attempt number ``attempt`` (0 = the first)."""
@@ -139,6 +163,64 @@ class RetryPolicy:
         if not error.retryable or attempt + 1 >= self.max_attempts:
             return None
         wait = self.delay(attempt, error)
-        if elapsed + wait > self.max_total:
+        if elapsed + wait > self.max_retry_time:
             return None
         return wait
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
+def retrying(
+    call: Callable[[], _T],
+    policy: RetryPolicy,
+    *,
+    pause: Callable[[float], bool] = _sleep,
+    on_retry: Callable[[], object] | None = None,
+) -> _T:
+    """``call()`` again after each transient failure, as ``policy`` allows; the last error
+    is raised when an error is final, the budget spent, or ``pause`` returned ``True``.
+
+    ``pause(seconds)`` waits between attempts and returns ``True`` to stop early (a closing
+    transport passes ``threading.Event.wait``); ``on_retry`` runs before each new attempt.
+
+    Example::
+
+        device_id = retrying(api.initialize_device, RetryPolicy.from_settings(settings))
+    """
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except WeespinError as error:
+            wait = policy.next_delay(attempt, error, time.monotonic() - started)
+            if wait is None or pause(wait):
+                raise
+        attempt += 1
+        if on_retry is not None:
+            on_retry()
+
+
+async def retrying_async(call: Callable[[], Awaitable[_T]], policy: RetryPolicy) -> _T:
+    """:func:`retrying` for a coroutine: the loop keeps running during the waits.
+
+    Example::
+
+        device_id = await retrying_async(api.initialize_device, policy)
+    """
+    import asyncio
+
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except WeespinError as error:
+            wait = policy.next_delay(attempt, error, time.monotonic() - started)
+            if wait is None:
+                raise
+        attempt += 1
+        await asyncio.sleep(wait)
