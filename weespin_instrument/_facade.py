@@ -133,6 +133,8 @@ def track(
         weespin.track("share_link", {"channel": "email"}, user_id="u_42")
     """
     client = _default or get_client()
+    if user_id is None and link_id is None and device_id is None and schema is None:
+        return client._emit_payload(name, payload)
     return client._pipeline(name, payload, user_id, link_id, device_id, None, _NOW, schema)
 
 
