@@ -42,7 +42,7 @@ NOT_EXPORTED = {
     "weespin_instrument.testing": {"pytest_addoption", "pytest_configure", "pytest_unconfigure"},
     # Helpers other modules of the package share (candidates for a leading underscore).
     "weespin_instrument.celery": {"identity_from", "identity_headers"},
-    "weespin_instrument.devices": {"AwaitingDevice", "DEVICE_INIT_FAILED"},
+    "weespin_instrument.devices": {"DEVICE_INIT_FAILED"},
     "weespin_instrument.errors": {"key_suffix", "redact_key"},
 }
 

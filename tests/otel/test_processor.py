@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -327,3 +328,69 @@ def test_spans_ending_in_threads_and_tasks_all_reach_the_collector_through_one_d
     assert collector.stats()["init_requests"] == 1  # one delivery transport, one device
     stats = client.stats()
     assert (stats.tracked, stats.sent, stats.dropped) == (60, 60, {})
+
+
+# -- the delivery a SpanEventTransport forwards by is its own ------------------------------------
+
+
+def sender_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "weespin-sender" and t.is_alive()}
+
+
+def test_processors_of_one_span_event_client_forward_by_one_delivery_one_device(
+    make_tracing: Callable[..., Tracing], collector: Collector
+) -> None:
+    client = Client(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    web, jobs = make_tracing(), make_tracing()
+    for tracing in (web, jobs):
+        tracing.provider.add_span_processor(WeespinSpanProcessor(client))
+    with web.tracer.start_as_current_span("request"):
+        client.track("from_a_request")
+    with jobs.tracer.start_as_current_span("job"):
+        client.track("from_a_job")
+    assert client.flush(timeout=10.0) is True
+    assert sorted(row["event_name"] for row in collector.events()) == [
+        "from_a_job",
+        "from_a_request",
+    ]
+    assert collector.stats()["init_requests"] == 1
+    client.shutdown()
+
+
+def test_client_shutdown_closes_the_delivery_its_span_event_transport_built(
+    tracing: Tracing, collector: Collector
+) -> None:
+    before = sender_threads()
+    client = Client(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    tracing.provider.add_span_processor(WeespinSpanProcessor(client))
+    with tracing.tracer.start_as_current_span("request"):
+        client.track("open_app")
+    assert len(sender_threads() - before) == 1
+    assert client.shutdown(timeout=10.0) is True
+    assert [row["event_name"] for row in collector.events()] == ["open_app"]
+    for thread in sender_threads() - before:
+        thread.join(timeout=10.0)
+    assert sender_threads() - before == set()  # nothing left running for the processor
+    assert client.stats().sent == 1
+
+
+def test_a_span_event_transport_adopted_by_a_new_client_forwards_with_its_settings(
+    make_tracing: Callable[..., Tracing], collector: Collector, tmp_path: Path
+) -> None:
+    transport = SpanEventTransport()
+    before, after = make_tracing(), make_tracing()
+    with Collector(port=0, db=tmp_path / "old.sqlite") as old_collector:
+        old = Client(api_key=KEY, base_url=old_collector.url, transport=transport)
+        before.provider.add_span_processor(WeespinSpanProcessor(old))
+        with before.tracer.start_as_current_span("request"):
+            old.track("to_the_old_url")
+        new = Client(api_key=KEY, base_url=collector.url, transport=transport)  # configure()
+        after.provider.add_span_processor(WeespinSpanProcessor(new))
+        with after.tracer.start_as_current_span("request"):
+            new.track("to_the_new_url")
+        assert new.flush(timeout=10.0) is True
+        assert before.provider.force_flush() is True  # the old delivery, retired meanwhile
+        assert [row["event_name"] for row in collector.events()] == ["to_the_new_url"]
+        assert [row["event_name"] for row in old_collector.events()] == ["to_the_old_url"]
+    assert (old.stats().sent, new.stats().sent) == (1, 1)
+    new.shutdown()
