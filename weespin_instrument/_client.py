@@ -18,6 +18,7 @@ from ._awaiting import AwaitingDevice
 from ._config import TRANSPORT_NAMES, Settings
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._pipeline import _CLEARED as _CLEARED  # what @track_event's generated wrappers pass
+from ._plans import PayloadPlans
 from ._reporting import Reporter, Stats
 from .errors import ConfigurationError
 from .transports import BaseTransport, Transport
@@ -60,6 +61,8 @@ class Client:
         self.reporter = Reporter(on_error=settings.on_error)
         self._count_tracked = self.reporter.count_tracked
         self._scrub = settings.scrubbing.scrubber()
+        #: track()'s plans, per (event name, *keys): see _plans.py.
+        self._plans = PayloadPlans(self._scrub)
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         self._unconfigured: ConfigurationError | None = None
@@ -111,8 +114,10 @@ class Client:
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        return self.emit(
-            name, payload, user_id=user_id, link_id=link_id, device_id=device_id, schema=schema
+        if user_id is None and link_id is None and device_id is None and schema is None:
+            return self._emit_payload(name, payload)
+        return self._pipeline(
+            name, payload, user_id, link_id, device_id, None, _CURRENT_SPAN, schema
         )
 
     def emit(
@@ -179,10 +184,10 @@ class Client:
             return None
         return event
 
-    # The pipeline (see _pipeline.py), bound as methods: ``_pipeline`` is emit() with
-    # positional arguments, what @track_event's generated wrapper and tracked() call.
+    # The pipeline (see _pipeline.py): _pipeline is emit() with positional arguments.
     _pipeline = pipeline.emit
     _emit_cleared = pipeline.emit_cleared
+    _emit_payload = pipeline.emit_payload
     _prepare = pipeline.prepare
     _send = pipeline.send
     _deliver = pipeline.deliver

@@ -10,6 +10,7 @@ The functions take the :class:`~._client.Client` first: the client binds them as
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from . import _context
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ._event import Event
     from .transports import Transport
 
-__all__ = ["deliver", "emit", "emit_cleared", "prepare", "send"]
+__all__ = ["deliver", "emit", "emit_cleared", "emit_payload", "prepare", "send"]
 
 #: ``checked=`` of a payload a call site's plan validated and cleared for the guard.
 _CLEARED = 2
@@ -127,6 +128,35 @@ def prepare(
     if redacted:
         client.reporter.count("redacted", redacted)
     return event
+
+
+def emit_payload(
+    client: Client,
+    name: object,
+    payload: object,
+    origin: str | None = None,
+    span: Any = _CURRENT_SPAN,
+) -> Event | None:
+    """:func:`emit` for a call that gives only a name and a payload (``track()`` without ids
+    nor ``schema``): a plain dict is checked against the plan of its ``(name, *keys)`` (see
+    ``_plans.py``) and, when every value passes, only enrich and send are left."""
+    if type(payload) is dict and type(name) is str:
+        # A copy first, in C and atomic: another thread may be changing the caller's dict.
+        flat = payload.copy()
+        plans = client._plans
+        if span is _CURRENT_SPAN and "opentelemetry.trace" not in sys.modules:
+            span = None  # what current_span() says then, without the call
+        check = plans.first.get(name)
+        if check is not None and check(flat):
+            return emit_cleared(client, name, flat, origin, span)
+        try:  # another key set of this name, or a value its check did not clear
+            check = plans.check_for(name, flat)
+        except Exception:  # a key's own __hash__ or __eq__ raised: the full way says what
+            check = None
+        if check is not None and check(flat):
+            return emit_cleared(client, name, flat, origin, span)
+        payload = flat
+    return emit(client, name, payload, None, None, None, origin, span)
 
 
 def emit_cleared(

@@ -55,6 +55,7 @@ from ._messages import (
 from ._sensitive_keys import (
     _ID_KEY,
     _PLAIN_KEY,
+    _key_runs,
     _KeyVerdict,
     key_verdict,
     key_words,
@@ -97,21 +98,39 @@ def plain_value_check(key: str, variable: str) -> str | None:
     if not key or not is_unicode(key):
         return None
     verdict = Scrubber()._classify_key(key)
-    v = variable
-    if verdict is _ID_KEY:  # not scanned: any valid value
-        return (
-            f"(type({v}) is str and {v}.isascii() or type({v}) is int and "
-            f"{INT_MIN} <= {v} <= {INT_MAX} or type({v}) is float and {v} - {v} == 0.0 "
-            f"or type({v}) is bool)"
-        )
-    if verdict is _PLAIN_KEY:  # scanned only when long enough or large enough
-        return (
-            f"(type({v}) is int and {INT_MIN} <= {v} < {_INT_CARD_MIN} or type({v}) is str "
-            f"and len({v}) < {_SCAN_MIN_LENGTH} and {v}.isascii() or type({v}) is float and "
-            f"{v} - {v} == 0.0 and not {_INT_CARD_MIN} <= {v} < {_INT_CARD_MAX} "
-            f"or type({v}) is bool)"
-        )
+    if verdict is _ID_KEY or verdict is _PLAIN_KEY:
+        return value_check(variable, scanned=verdict is _PLAIN_KEY)
     return None
+
+
+def value_check(v: str, *, scanned: bool, kind: type | None = None) -> str:
+    """A Python expression true when the value in variable ``v`` is valid as it is and holds
+    nothing for the guard, under a key whose values the guard scans (``scanned``) or not (an
+    identifier's key, or the guard off): a type test and a comparison. ``kind``: only the
+    test for values of that type (``str``, ``int``, ``float``, ``bool``).
+
+    >>> value_check("s", scanned=False)[:40]
+    '(type(s) is str and s.isascii() or type('
+    >>> value_check("n", scanned=True, kind=int)
+    'type(n) is int and -9223372036854775808 <= n < 1000000000000'
+    """
+    if not scanned:  # any valid value
+        tests = {
+            str: f"type({v}) is str and {v}.isascii()",
+            int: f"type({v}) is int and {INT_MIN} <= {v} <= {INT_MAX}",
+            float: f"type({v}) is float and {v} - {v} == 0.0",
+        }
+    else:  # scanned only when long enough or large enough
+        tests = {
+            int: f"type({v}) is int and {INT_MIN} <= {v} < {_INT_CARD_MIN}",
+            str: f"type({v}) is str and len({v}) < {_SCAN_MIN_LENGTH} and {v}.isascii()",
+            float: f"type({v}) is float and {v} - {v} == 0.0 "
+            f"and not {_INT_CARD_MIN} <= {v} < {_INT_CARD_MAX}",
+        }
+    tests[bool] = f"type({v}) is bool"
+    if kind is not None:
+        return tests[kind]
+    return f"({' or '.join(tests.values())})"
 
 
 _MAX_CACHED_KEYS = 4096
@@ -123,6 +142,22 @@ _SCANNED_FIELDS = ("name", "user_id", "link_id")
 def is_clean_name(name: str) -> bool:
     """Whether the guard (with no ``sensitive_patterns``) finds nothing in an event name."""
     return not _scan(name)[1]
+
+
+def scanned_keys(scrubber: Scrubber, name: str, keys: tuple[str, ...]) -> tuple[bool, ...] | None:
+    """For a payload of event ``name`` under ``keys`` (valid keys): per key, whether the guard
+    scans its values (``False``: an identifier's, or the guard is off). ``None`` when the name
+    or a key says more (a finding by key name, the event name holds one, sensitive_patterns).
+    """
+    if scrubber._off:
+        return (False,) * len(keys)
+    if not scrubber._one_pass or scrubber._scan_text(name)[1]:
+        return None
+    cache = scrubber._cache
+    verdicts = [cache.get(key) or scrubber._classify_key(key) for key in keys]
+    if any(verdict is not _PLAIN_KEY and verdict is not _ID_KEY for verdict in verdicts):
+        return None
+    return tuple(verdict is _PLAIN_KEY for verdict in verdicts)
 
 
 class Scrubber:
@@ -325,20 +360,6 @@ class Scrubber:
             self._cache.clear()
         self._cache[key] = verdict
         return verdict
-
-
-def _key_runs(entries: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """Each ``sensitive_keys`` entry with the run of key words it matches, or raise."""
-    runs: list[tuple[str, tuple[str, ...]]] = []
-    for entry in entries:
-        words = tuple(key_words(entry)) if isinstance(entry, str) else ()
-        if not words:
-            raise ConfigurationError(
-                f"sensitive_keys entry {entry!r} has no letters or digits; "
-                "give key words such as 'iban' or 'tax_id'."
-            )
-        runs.append((entry, words))
-    return runs
 
 
 def _compiled_patterns(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from ._messages import _T_SENSITIVE_BY_KEY, _T_SENSITIVE_EXTRA_KEY
 from ._sensitive_values import _CARD
+from .errors import ConfigurationError
 
 __all__ = ["key_verdict", "key_words"]
 
@@ -256,3 +257,17 @@ def key_verdict(key: str, extra: Iterable[tuple[str, tuple[str, ...]]] = ()) -> 
     if kind:
         return _KeyVerdict(_T_SENSITIVE_BY_KEY.format(kind=kind), digits_only, identifier)
     return _ID_KEY if identifier else _PLAIN_KEY
+
+
+def _key_runs(entries: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each ``sensitive_keys`` entry with the run of key words it matches, or raise."""
+    runs: list[tuple[str, tuple[str, ...]]] = []
+    for entry in entries:
+        words = tuple(key_words(entry)) if isinstance(entry, str) else ()
+        if not words:
+            raise ConfigurationError(
+                f"sensitive_keys entry {entry!r} has no letters or digits; "
+                "give key words such as 'iban' or 'tax_id'."
+            )
+        runs.append((entry, words))
+    return runs

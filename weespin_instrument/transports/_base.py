@@ -60,7 +60,9 @@ class BaseTransport:
                 self.reporter.count_sent()
     """
 
-    #: Whether events need a device id from the API (HTTP transports do).
+    #: Whether this transport sends to the Weespin API (the HTTP ones do): the pytest plugin's
+    #: network guard may refuse it, and an event of a web visitor with no device yet waits
+    #: for the device the API assigns (a client reads it once, when it adopts the transport).
     needs_api: bool = False
 
     def __init__(self) -> None:
