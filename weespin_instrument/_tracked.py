@@ -246,10 +246,13 @@ class tracked(Block[TrackedEvent]):
                 add_outcome(payload, exc, outcome, event._started if options.timing else None)
             except Exception:
                 pass  # the payload is not a mapping any more: the pipeline reports it
-        client._pipeline(
-            event.name, payload, event.user_id, event.link_id, None, None, event._span,
-            options.schema,
-        )  # fmt: skip
+        if event.user_id is None and event.link_id is None and options.schema is None:
+            client._emit_payload(event.name, payload, None, event._span)  # what track() takes
+        else:
+            client._pipeline(
+                event.name, payload, event.user_id, event.link_id, None, None, event._span,
+                options.schema,
+            )  # fmt: skip
 
     def _fresh(self) -> tracked:
         return tracked(self._name, self._payload, **self._options.keywords(), **self._fields)
