@@ -83,36 +83,27 @@ class _Options:
         "client", "link_id", "on_exception", "schema", "timing", "track_errors", "user_id",
     )  # fmt: skip
 
-    def __init__(
-        self,
-        user_id: str | int | None = None,
-        link_id: str | None = None,
-        timing: bool = False,
-        on_exception: OnException = "skip",
-        client: Client | None = None,
-        schema: type[BaseModel] | None = None,
-        *,
-        where: Callable[[], str] | None = None,
-    ) -> None:
+    def __init__(self, given: Mapping[str, Any], where: Callable[[], str]) -> None:
+        get = given.get
+        self.user_id: str | int | None = get("user_id")
+        self.link_id: str | None = get("link_id")
+        self.timing: bool = get("timing", False)
+        self.on_exception: OnException = get("on_exception", "skip")
+        self.client: Client | None = get("client")
+        self.schema: type[BaseModel] | None = get("schema")
         self.track_errors = False
-        if where is not None:  # options a caller gave: check them
-            self.track_errors = check_on_exception(on_exception, where)
-            if schema is not None:
+        if given:  # options a caller gave: check them
+            self.track_errors = check_on_exception(self.on_exception, where)
+            if self.schema is not None:
                 from .events import check_schema
 
-                check_schema(schema, where=where())
-        self.user_id = user_id
-        self.link_id = link_id
-        self.timing = timing
-        self.on_exception = on_exception
-        self.client = client
-        self.schema = schema
+                check_schema(self.schema, where=where())
 
     @classmethod
     def take(cls, name: str, fields: dict[str, Any]) -> _Options:
         """Take the options out of ``fields`` (the keywords), checking them."""
         given = {key: fields.pop(key) for key in _OPTION_NAMES if key in fields}
-        return cls(**given, where=lambda: f"tracked({name!r})")
+        return cls(given, where=lambda: f"tracked({name!r})")
 
     def keywords(self) -> dict[str, Any]:
         """The options as ``tracked()`` takes them."""
@@ -121,7 +112,7 @@ class _Options:
 
 _OPTION_NAMES = ("user_id", "link_id", "timing", "on_exception", "client", "schema")
 _RESERVED = frozenset(_OPTION_NAMES)
-_DEFAULTS = _Options()
+_DEFAULTS = _Options({}, where=lambda: "tracked()")
 
 
 class _Signature:
@@ -134,14 +125,13 @@ class _Signature:
         import inspect
 
         parameter = inspect.Parameter
-        options = inspect.signature(_Options).parameters.values()
         return inspect.Signature(
             [
-                parameter("name", parameter.POSITIONAL_ONLY, annotation="str"),
-                parameter("payload", parameter.POSITIONAL_OR_KEYWORD, default=None,
-                          annotation="Mapping[str, Any] | None"),
-                *(o.replace(kind=parameter.KEYWORD_ONLY) for o in options if o.name != "where"),
-                parameter("fields", parameter.VAR_KEYWORD, annotation="Any"),
+                parameter("name", parameter.POSITIONAL_ONLY),
+                parameter("payload", parameter.POSITIONAL_OR_KEYWORD, default=None),
+                *(parameter(key, parameter.KEYWORD_ONLY, default=getattr(_DEFAULTS, key))
+                  for key in _OPTION_NAMES),
+                parameter("fields", parameter.VAR_KEYWORD),
             ]
         )  # fmt: skip
 
@@ -256,10 +246,13 @@ class tracked(Block[TrackedEvent]):
                 add_outcome(payload, exc, outcome, event._started if options.timing else None)
             except Exception:
                 pass  # the payload is not a mapping any more: the pipeline reports it
-        client._pipeline(
-            event.name, payload, event.user_id, event.link_id, None, None, event._span,
-            options.schema,
-        )  # fmt: skip
+        if event.user_id is None and event.link_id is None and options.schema is None:
+            client._emit_payload(event.name, payload, None, event._span)  # what track() takes
+        else:
+            client._pipeline(
+                event.name, payload, event.user_id, event.link_id, None, None, event._span,
+                options.schema,
+            )  # fmt: skip
 
     def _fresh(self) -> tracked:
         return tracked(self._name, self._payload, **self._options.keywords(), **self._fields)
