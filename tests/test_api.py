@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from weespin_instrument._config import Settings
+from weespin_instrument import Settings
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import (
     AuthenticationError,

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from weespin_instrument import FileDeviceStore, MemoryDeviceStore
-from weespin_instrument._config import Settings
+from weespin_instrument import FileDeviceStore, MemoryDeviceStore, Settings
 from weespin_instrument._device import DeviceManager
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import DeliveryError, ServerError

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 import weespin_instrument as weespin
-from weespin_instrument import _facade
 from weespin_instrument.collector import Collector
 from weespin_instrument.testing import default_client
 from weespin_instrument.transports import MemoryTransport
@@ -18,9 +17,7 @@ def isolated_default_client() -> Iterator[None]:
     """Each test starts without a default client and leaves none behind."""
     with default_client(None):
         yield
-        current = _facade.swap_default(None)
-    if current is not None:
-        current.shutdown(timeout=1.0)
+        weespin.shutdown(timeout=1.0)
 
 
 def test_the_environment_is_enough(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,6 +139,29 @@ class Client:
         """
         return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
 
+    def send(
+        self, event: Event, *, origin: str | None = None, transport: Transport | None = None
+    ) -> Event | None:
+        """Send an event built elsewhere, counted and dropped exactly as :meth:`emit`'s own.
+
+        For code that builds events itself: with :meth:`prepare`, or from another system's
+        records (the OpenTelemetry bridge rebuilds them from span events). The event is neither
+        validated nor counted as tracked again: whoever built it did. It is dropped and counted
+        as ``closed`` after :meth:`shutdown`, ``not_configured`` when no transport can start,
+        ``transport_error`` when the transport raises, ``blocked_in_tests`` under the pytest
+        network guard; it waits for a new web visitor's device; ``on_error`` hears of each
+        drop. ``transport``: where it goes instead of the client's own transport (a bridge's
+        own delivery; the guard and the visitor's device concern the client's own). Returns
+        the event, or ``None`` when it was dropped. Unlike :meth:`emit` it never raises, strict
+        mode included: its callers (a span processor's ``on_end``) must not fail.
+
+        Example::
+
+            event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
+            client.send(event, origin="my bridge")
+        """
+        return pipeline.send_built(self, event, origin, transport)
+
     # The pipeline (see _pipeline.py): _pipeline is emit() with positional arguments.
     _pipeline = pipeline.emit
     _emit_cleared = pipeline.emit_cleared

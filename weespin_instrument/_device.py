@@ -6,14 +6,14 @@ import contextlib
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
+from typing import Protocol
+
+from ._fork import at_fork
 
 __all__ = ["DeviceManager", "DeviceStore", "FileDeviceStore", "MemoryDeviceStore"]
 
 
-@runtime_checkable
 class DeviceStore(Protocol):
     """Where a device id is kept between runs.
 
@@ -173,7 +173,9 @@ class DeviceManager:
         self._failure: tuple[float, BaseException] | None = None
         #: The store's lock, held between a :meth:`load` that found nothing and :meth:`save`.
         self._held: contextlib.AbstractContextManager[object] | None = None
-        _live_managers.add(self)
+        # The parent's lock may have been held by another thread at fork time: reset it
+        # before anything in the child can wait on it.
+        at_fork(self, after_in_child=DeviceManager._reset_after_fork)
 
     @property
     def device_id(self) -> str | None:
@@ -268,17 +270,3 @@ class DeviceManager:
         self._failures = 0
         self._retry_at = 0.0
         self._held = None  # the parent's hold on the store: the parent lets go of it
-
-
-_live_managers: weakref.WeakSet[DeviceManager] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # The parent's lock may have been held by another thread at fork time; reset it
-    # before anything in the child can wait on it.
-    for manager in list(_live_managers):
-        manager._reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

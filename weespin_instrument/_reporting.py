@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from ._fork import at_fork
 
 if TYPE_CHECKING:
     import logging
@@ -212,9 +212,11 @@ class Reporter:
     def __init__(self, on_error: Callable[[DroppedEvent], object] | None = None) -> None:
         self.on_error = on_error
         # The two counters bumped once per event use itertools.count: next() is atomic
-        # under the GIL and costs a fraction of a lock round trip.
+        # under the GIL and costs a fraction of a lock round trip. Its only read is next()
+        # too: each snapshot takes one tick of each, and subtracts the ticks it took.
         self._tracked = itertools.count()
         self._sent = itertools.count()
+        self._reads = 0
         #: Count one tracked event (the hot path calls this bound method directly).
         self.count_tracked = self._tracked.__next__
         #: Count one delivered event.
@@ -227,7 +229,7 @@ class Reporter:
         #: Hook calls for drops seen on the sender's thread run on their own thread.
         self._hooks = _HookThread()
         self._from_hook: set[str] = set()
-        _live_reporters.add(self)
+        at_fork(self, after_in_child=Reporter._after_fork_in_child)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to counter ``name`` (``retried``, ``redacted``, ``missing_fields``).
@@ -312,12 +314,19 @@ class Reporter:
         with self._lock:
             self._last_error = f"attempt failed: {error}"
 
+    def _after_fork_in_child(self) -> None:
+        # Another thread (a sender) may have held the lock at fork time: in the child, that
+        # thread does not exist and would never release it.
+        self._lock = threading.Lock()
+        self._hooks = _HookThread()
+
     def snapshot(self, *, queued: int = 0, in_flight: int = 0) -> Stats:
         """The counters now, as a :class:`Stats`."""
         with self._lock:
+            reads, self._reads = self._reads, self._reads + 1
             return Stats(
-                tracked=_value(self._tracked),
-                sent=_value(self._sent),
+                tracked=next(self._tracked) - reads,
+                sent=next(self._sent) - reads,
                 failed=self._counts["failed"],
                 retried=self._counts["retried"],
                 redacted=self._counts["redacted"],
@@ -393,23 +402,3 @@ class _HookThread:
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()
-
-
-_live_reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # Another thread (a sender) may have held a reporter's lock at fork time: in the child,
-    # that thread does not exist and would never release it.
-    for reporter in list(_live_reporters):
-        reporter._lock = threading.Lock()
-        reporter._hooks = _HookThread()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _value(counter: itertools.count[int]) -> int:
-    # count(n) has no public read; its repr is "count(n)" on every supported Python.
-    return int(repr(counter)[6:-1])

@@ -37,12 +37,12 @@ from django.http import HttpRequest
 
 from ._context import bound_identity
 from ._reporting import logger
+from ._visitors import DEFAULT_MAX_AGE, DeviceWaits, SafeUserId, Visit, Visitors, identity_for
 from .devices import VisitorDevice
-from .web import DEFAULT_MAX_AGE, DeviceWaits, Visit, Visitors, _UserId, identity_for
 
 __all__ = ["WeespinMiddleware"]
 
-#: ``WEESPIN`` keys and the :class:`~weespin_instrument.web.Visitors` field each sets.
+#: ``WEESPIN`` keys and the :class:`~weespin_instrument._visitors.Visitors` field each sets.
 _SETTINGS = {
     "DEVICE_COOKIE": "device_cookie",
     "DEVICE_HEADER": "device_header",
@@ -122,7 +122,9 @@ class WeespinMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.visitors, self._given_user_id = _configuration()
-        self._user_id = _UserId(self._given_user_id or _authenticated_user_id, "WeespinMiddleware")
+        self._user_id = SafeUserId(
+            self._given_user_id or _authenticated_user_id, "WeespinMiddleware"
+        )
         self._waits = DeviceWaits(self.visitors.device_wait)
         self._async = iscoroutinefunction(get_response)
         if self._async:

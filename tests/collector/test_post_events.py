@@ -51,7 +51,7 @@ def test_every_field_is_stored_as_sent(http: httpx.Client, collector: Collector)
 
 
 def test_what_event_to_wire_produces_is_accepted(http: httpx.Client, collector: Collector) -> None:
-    from weespin_instrument._event import Event
+    from weespin_instrument import Event
 
     tracked = Event(name="signup", payload={"plan": "pro"}, user_id="u_1", event_id="abc123")
 

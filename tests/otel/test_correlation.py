@@ -7,9 +7,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext
+
 import weespin_instrument as weespin
 from weespin_instrument import Client
 from weespin_instrument.collector import Collector
+from weespin_instrument.transports import MemoryTransport
 
 from .conftest import KEY, Tracing, hex_ids
 
@@ -93,3 +100,57 @@ def test_tasks_and_threads_carry_the_ids_of_their_own_spans(
     for n, row in rows.items():
         assert ids(row) == hex_ids(tracing.span(f"span-{n}"))
     client.shutdown()
+
+
+# -- how the current span is found ----------------------------------------------------------------
+
+
+class CountingRuntimeContext(ContextVarsRuntimeContext):
+    """A runtime context other than OpenTelemetry's default one, counting its reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_current(self) -> otel_context.Context:
+        self.reads += 1
+        return super().get_current()
+
+
+def test_a_runtime_context_other_than_the_default_is_read_through_the_public_api(
+    tracing: Tracing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = MemoryTransport()
+    client = Client(transport=memory)
+
+    @weespin.track_event("step", client=client)
+    def step() -> None:
+        pass
+
+    step()  # the default runtime context: read directly
+    runtime = CountingRuntimeContext()
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", runtime)
+    with tracing.tracer.start_as_current_span("custom-runtime"):
+        step()
+    assert runtime.reads > 0
+    monkeypatch.undo()  # back to the default one: learnt again
+    with tracing.tracer.start_as_current_span("default-runtime"):
+        step()
+    outside, custom, default = memory.events
+    assert outside.trace_id is None
+    assert (custom.trace_id, custom.span_id) == hex_ids(tracing.span("custom-runtime"))
+    assert (default.trace_id, default.span_id) == hex_ids(tracing.span("default-runtime"))
+
+
+def test_an_invalid_or_unsampled_current_span_gives_no_ids(tracing: Tracing) -> None:
+    memory = MemoryTransport()
+    client = Client(transport=memory)
+    unsampled = NonRecordingSpan(SpanContext(0xABC, 0xDEF, is_remote=False))
+    with trace.use_span(trace.INVALID_SPAN):
+        client.track("invalid")
+    with trace.use_span(unsampled):
+        client.track("unsampled")
+    invalid, not_sampled = memory.events
+    assert (invalid.span, invalid.trace_id, invalid.span_id) == (None, None, None)
+    assert not_sampled.span is unsampled  # SpanEventTransport applies its policy to it
+    assert (not_sampled.trace_id, not_sampled.span_id) == (None, None)

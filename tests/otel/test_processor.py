@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanLimits
 
 import weespin_instrument as weespin
-from weespin_instrument import Client, ConfigurationError, Event, _facade
+from weespin_instrument import Client, ConfigurationError, Event
 from weespin_instrument.collector import Collector
 from weespin_instrument.otel import (
     SpanEventTransport,
@@ -45,13 +46,6 @@ class RecordingTransport(MemoryTransport):
 class ExplodingTransport(BaseTransport):
     def send(self, event: Event) -> None:
         raise RuntimeError("delivery bug")
-
-
-@pytest.fixture
-def swap_default() -> Iterator[Callable[[Client], None]]:
-    """Install clients as the default one for the test; the previous default comes back."""
-    with default_client(None):
-        yield _facade.swap_default
 
 
 def test_span_events_of_ours_reach_the_collector_with_trace_ids(
@@ -209,18 +203,14 @@ def test_a_disabled_client_forwards_nothing(tracing: Tracing) -> None:
     assert delivery.events == []
 
 
-def test_client_none_follows_the_default_client_at_each_span_end(
-    tracing: Tracing, swap_default: Callable[[Client], None]
-) -> None:
+def test_client_none_follows_the_default_client_at_each_span_end(tracing: Tracing) -> None:
     delivery = MemoryTransport()
     processor = WeespinSpanProcessor(rules=[SpanRule("job", event="job_done")], delivery=delivery)
     tracing.provider.add_span_processor(processor)
     first, second = Client(transport="none"), Client(transport="none")
-    swap_default(first)
-    with tracing.tracer.start_as_current_span("job"):
+    with default_client(first), tracing.tracer.start_as_current_span("job"):
         pass
-    swap_default(second)
-    with tracing.tracer.start_as_current_span("job"):
+    with default_client(second), tracing.tracer.start_as_current_span("job"):
         pass
     assert len(delivery.events) == 2
     assert (first.stats().tracked, second.stats().tracked) == (1, 1)
@@ -338,3 +328,69 @@ def test_spans_ending_in_threads_and_tasks_all_reach_the_collector_through_one_d
     assert collector.stats()["init_requests"] == 1  # one delivery transport, one device
     stats = client.stats()
     assert (stats.tracked, stats.sent, stats.dropped) == (60, 60, {})
+
+
+# -- the delivery a SpanEventTransport forwards by is its own ------------------------------------
+
+
+def sender_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "weespin-sender" and t.is_alive()}
+
+
+def test_processors_of_one_span_event_client_forward_by_one_delivery_one_device(
+    make_tracing: Callable[..., Tracing], collector: Collector
+) -> None:
+    client = Client(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    web, jobs = make_tracing(), make_tracing()
+    for tracing in (web, jobs):
+        tracing.provider.add_span_processor(WeespinSpanProcessor(client))
+    with web.tracer.start_as_current_span("request"):
+        client.track("from_a_request")
+    with jobs.tracer.start_as_current_span("job"):
+        client.track("from_a_job")
+    assert client.flush(timeout=10.0) is True
+    assert sorted(row["event_name"] for row in collector.events()) == [
+        "from_a_job",
+        "from_a_request",
+    ]
+    assert collector.stats()["init_requests"] == 1
+    client.shutdown()
+
+
+def test_client_shutdown_closes_the_delivery_its_span_event_transport_built(
+    tracing: Tracing, collector: Collector
+) -> None:
+    before = sender_threads()
+    client = Client(api_key=KEY, base_url=collector.url, transport=SpanEventTransport())
+    tracing.provider.add_span_processor(WeespinSpanProcessor(client))
+    with tracing.tracer.start_as_current_span("request"):
+        client.track("open_app")
+    assert len(sender_threads() - before) == 1
+    assert client.shutdown(timeout=10.0) is True
+    assert [row["event_name"] for row in collector.events()] == ["open_app"]
+    for thread in sender_threads() - before:
+        thread.join(timeout=10.0)
+    assert sender_threads() - before == set()  # nothing left running for the processor
+    assert client.stats().sent == 1
+
+
+def test_a_span_event_transport_adopted_by_a_new_client_forwards_with_its_settings(
+    make_tracing: Callable[..., Tracing], collector: Collector, tmp_path: Path
+) -> None:
+    transport = SpanEventTransport()
+    before, after = make_tracing(), make_tracing()
+    with Collector(port=0, db=tmp_path / "old.sqlite") as old_collector:
+        old = Client(api_key=KEY, base_url=old_collector.url, transport=transport)
+        before.provider.add_span_processor(WeespinSpanProcessor(old))
+        with before.tracer.start_as_current_span("request"):
+            old.track("to_the_old_url")
+        new = Client(api_key=KEY, base_url=collector.url, transport=transport)  # configure()
+        after.provider.add_span_processor(WeespinSpanProcessor(new))
+        with after.tracer.start_as_current_span("request"):
+            new.track("to_the_new_url")
+        assert new.flush(timeout=10.0) is True
+        assert before.provider.force_flush() is True  # the old delivery, retired meanwhile
+        assert [row["event_name"] for row in collector.events()] == ["to_the_new_url"]
+        assert [row["event_name"] for row in old_collector.events()] == ["to_the_old_url"]
+    assert (old.stats().sent, new.stats().sent) == (1, 1)
+    new.shutdown()

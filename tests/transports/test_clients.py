@@ -16,7 +16,7 @@ import pytest
 from _faults import FaultServer, Request, Status
 
 import weespin_instrument
-from weespin_instrument._config import Settings
+from weespin_instrument import Settings
 from weespin_instrument.collector import Collector
 from weespin_instrument.errors import (
     AuthenticationError,

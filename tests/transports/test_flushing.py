@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from weespin_instrument import _facade, testing
-from weespin_instrument._facade import flushing
+import weespin_instrument as weespin
+from weespin_instrument import flushing, testing
 from weespin_instrument.collector import Collector
 
 KEY = "flushing-test-key"
@@ -18,17 +18,17 @@ KEY = "flushing-test-key"
 def default_client(collector: Collector) -> Iterator[Collector]:
     collector.set_latency(50)  # events are still in flight when the block ends
     with testing.default_client(None):
-        _facade.configure(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
+        weespin.configure(api_key=KEY, base_url=collector.url, device_id="ws_device_1")
         try:
             yield collector
         finally:
-            _facade.shutdown(timeout=1.0)
+            weespin.shutdown(timeout=1.0)
 
 
 def test_as_a_context_manager(default_client: Collector) -> None:
     with flushing(timeout=10.0) as done:
         for n in range(5):
-            _facade.track("open_app", {"n": n})
+            weespin.track("open_app", {"n": n})
     assert done.delivered is True
     assert len(default_client.events()) == 5
 
@@ -36,12 +36,12 @@ def test_as_a_context_manager(default_client: Collector) -> None:
 def test_as_a_decorator_with_and_without_arguments(default_client: Collector) -> None:
     @flushing(timeout=10.0)
     def handler(n: int) -> int:
-        _facade.track("open_app", {"n": n})
+        weespin.track("open_app", {"n": n})
         return n * 2
 
     @flushing
     def bare(n: int) -> int:
-        _facade.track("open_app", {"n": n})
+        weespin.track("open_app", {"n": n})
         return n
 
     assert handler(21) == 42
@@ -54,7 +54,7 @@ def test_as_a_decorator_with_and_without_arguments(default_client: Collector) ->
 def test_an_exception_still_flushes_and_propagates(default_client: Collector) -> None:
     @flushing(timeout=10.0)
     def handler() -> None:
-        _facade.track("open_app")
+        weespin.track("open_app")
         raise KeyError("boom")
 
     with pytest.raises(KeyError):
@@ -65,7 +65,7 @@ def test_an_exception_still_flushes_and_propagates(default_client: Collector) ->
 def test_async_decorator_and_async_with(default_client: Collector) -> None:
     @flushing(timeout=10.0)
     async def handler(n: int) -> int:
-        _facade.track("open_app", {"n": n})
+        weespin.track("open_app", {"n": n})
         return n + 1
 
     async def main() -> int:
@@ -80,7 +80,7 @@ def test_async_decorator_and_async_with(default_client: Collector) -> None:
         task = asyncio.create_task(ticker())
         assert await handler(1) == 2
         async with flushing(timeout=10.0):
-            _facade.track("open_app", {"n": 2})
+            weespin.track("open_app", {"n": 2})
         task.cancel()
         return ticks
 

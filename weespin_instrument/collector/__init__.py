@@ -15,13 +15,13 @@ Example::
 
 from __future__ import annotations
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError as _ConfigurationError
 
 try:
     import starlette  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ConfigurationError(
+    raise _ConfigurationError(
         f"the local collector needs starlette and uvicorn ({exc.name} is missing): "
         "pip install 'weespin-instrument[collector]'"
     ) from exc

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from .._context import current_visitor
 from .._facade import get_client
 from .._reporting import logger
 from ..errors import ConfigurationError, InvalidEventError
@@ -46,10 +45,11 @@ class WeespinSpanProcessor(SpanProcessor):
     ``client=None`` means the default client (``weespin.get_client()``), looked up at each
     span end, so a later ``weespin.configure()`` is followed. Events leave through
     ``delivery`` if given (it is closed by :meth:`shutdown`; it must not block: not the
-    ``sync`` transport), else the client's ``SpanEventTransport`` fallback when it is a
-    ``BackgroundTransport``, else a ``BackgroundTransport`` built from the client's settings
-    on first need. Failures are counted in ``client.stats().dropped`` (``bridge_error``,
-    ``not_configured``, ``invalid_event``, ...) and logged once.
+    ``sync`` transport), else through the client's transport (:meth:`Client.send`), or, when
+    that is a ``SpanEventTransport``, the one it forwards by (its fallback, or a
+    ``BackgroundTransport`` it builds from the client's settings on first need). Failures are
+    counted in ``client.stats().dropped`` (``bridge_error``, ``not_configured``,
+    ``invalid_event``, ...) and logged once.
 
     Example::
 
@@ -245,14 +245,7 @@ class WeespinSpanProcessor(SpanProcessor):
         except ConfigurationError as exc:
             client.reporter.dropped("not_configured", event=event, error=exc, origin=origin)
             return
-        visitor = current_visitor() if event.device_id is None else None
-        if visitor is not None and transport is client.transport and _needs_api(transport):
-            visitor.hold(client, event, origin)  # a span of a new web visitor's request
-            return
-        try:
-            transport.send(event)
-        except Exception as exc:
-            client.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
+        client.send(event, origin=origin, transport=transport)  # counts and drops as emit does
 
     def _failed(
         self, client: Client | None, origin: str, event_name: str | None, error: Exception
@@ -273,10 +266,6 @@ class WeespinSpanProcessor(SpanProcessor):
         if key not in self._warned:
             self._warned.add(key)
             logger.log(logging.WARNING, "weespin: %s", message)
-
-
-def _needs_api(transport: Transport) -> bool:
-    return bool(getattr(transport, "needs_api", False))
 
 
 def install(

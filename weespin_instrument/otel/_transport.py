@@ -5,6 +5,7 @@ Needs only ``opentelemetry-api``: the SDK is never imported here.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,8 +55,10 @@ class SpanEventTransport(BaseTransport):
     for the event, carrying it; counted as dropped if the sampler does not record it either).
 
     A span event reaches Weespin only through a :class:`WeespinSpanProcessor`, when its span
-    ends; ``stats().sent`` counts it then, not here. ``flush`` waits for the fallback and for
-    the live processors' deliveries (spans that have not ended yet are not waited for).
+    ends; ``stats().sent`` counts it then, not here. The processor forwards it by
+    :meth:`delivery_transport`, which this transport owns: ``flush`` waits for it, ``stats()``
+    counts what it holds and ``close`` closes it (spans that have not ended yet are not
+    waited for: ``provider.force_flush()`` / ``shutdown()`` end with them).
 
     Example::
 
@@ -98,6 +101,10 @@ class SpanEventTransport(BaseTransport):
         self.fallback = fallback
         self._tracer_provider = tracer_provider
         self._tracer: trace.Tracer | None = None
+        self._settings: Settings | None = None
+        self._lock = threading.Lock()
+        #: Built on first need when there is no fallback: see delivery_transport().
+        self._onward: Transport | None = None
 
     def __repr__(self) -> str:
         return f"SpanEventTransport(no_span={self.no_span!r}, fallback={self.fallback!r})"
@@ -105,11 +112,46 @@ class SpanEventTransport(BaseTransport):
     def adopt(self, settings: Settings) -> None:
         if isinstance(self.fallback, BaseTransport):
             self.fallback.adopt(settings)
+        with self._lock:
+            retired = self._onward if settings is not self._settings else None
+            self._settings = settings
+            if retired is not None:  # built for the client before: the next one builds anew
+                self._onward = None
+                _retire(retired)
 
     def attach(self, reporter: Reporter) -> None:
         super().attach(reporter)
         if isinstance(self.fallback, BaseTransport):
             self.fallback.attach(reporter)
+
+    def delivery_transport(self) -> Transport:
+        """The transport a span processor forwards these span events by, once their span ends.
+
+        The fallback when there is one (one sender, one device for the process); else a
+        ``BackgroundTransport`` built from the adopting client's settings on the first call,
+        counting into the same reporter. It is this transport's: flushed, counted in
+        ``stats()`` and closed with it. Raises :class:`~weespin_instrument.ConfigurationError`
+        when it cannot be built (no API key).
+
+        Example::
+
+            transport = SpanEventTransport()
+            weespin.configure(api_key="wsk_...", transport=transport)
+            transport.delivery_transport()  # BackgroundTransport(...)
+        """
+        if self.fallback is not None:
+            return self.fallback
+        onward = self._onward
+        if onward is not None:
+            return onward
+        from ..transports import BackgroundTransport
+
+        with self._lock:
+            if self._onward is None:
+                built = BackgroundTransport(settings=self._settings)
+                built.attach(self.reporter)
+                self._onward = built
+            return self._onward
 
     def send(self, event: Event) -> None:
         span: Any = event.span
@@ -125,27 +167,24 @@ class SpanEventTransport(BaseTransport):
             self.reporter.dropped(NO_RECORDING_SPAN, event=event)
 
     def flush(self, timeout: float | None = None) -> bool:
-        from ._delivery import flush_live_deliveries
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        flushed = self.fallback.flush(timeout) if self.fallback is not None else True
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return flush_live_deliveries(remaining) and flushed
+        onward = self._onward_now()
+        return True if onward is None else onward.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self.flush(timeout)
-        if self.fallback is not None:
+        with self._lock:
+            onward, self._onward = self._onward_now(), None
+        if onward is not None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            onward.flush(timeout)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self.fallback.close(remaining)
+            onward.close(remaining)
 
     def pending(self) -> tuple[int, int]:
-        from ._delivery import pending_in_deliveries
+        onward = self._onward_now()
+        return onward.pending() if isinstance(onward, BaseTransport) else (0, 0)
 
-        fallback = self.fallback
-        queued, in_flight = fallback.pending() if isinstance(fallback, BaseTransport) else (0, 0)
-        waiting, sending = pending_in_deliveries(self.reporter)  # what processors hold for us
-        return queued + waiting, in_flight + sending
+    def _onward_now(self) -> Transport | None:
+        return self.fallback if self.fallback is not None else self._onward
 
     def _send_on_own_span(self, event: Event) -> None:
         tracer = self._tracer
@@ -170,3 +209,13 @@ class SpanEventTransport(BaseTransport):
 
 def _nanoseconds(seconds: float) -> int:
     return int(seconds * 1e9)
+
+
+#: Seconds a delivery transport built for a replaced client gets to drain, off-thread.
+RETIRE_TIMEOUT = 5.0
+
+
+def _retire(transport: Transport) -> None:
+    threading.Thread(
+        target=transport.close, args=(RETIRE_TIMEOUT,), name="weespin-otel-retire", daemon=True
+    ).start()

@@ -6,15 +6,14 @@ import logging
 import os
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._config import OverflowPolicy, Settings
 from .._device import DeviceManager, DeviceStore
+from .._fork import at_fork, keep_forever
 from .._options import DEFAULT_MAX_EVENT_AGE
 from ..errors import AuthenticationError, ConfigurationError
 from ._base import BaseTransport
-from ._fork import keep_forever
 from ._inbox import FlushMarker, Inbox
 
 if TYPE_CHECKING:
@@ -123,7 +122,7 @@ class BackgroundTransport(BaseTransport):
         self._refusal: str | None = None  # "closed" or "unauthorized": send() drops at once
         self._auth_error: AuthenticationError | None = None
         self._reset()
-        _live.add(self)
+        at_fork(self, before=_before_fork, after_in_child=BackgroundTransport._after_fork)
 
     def __repr__(self) -> str:
         return f"BackgroundTransport(base_url={self.settings.base_url!r})"
@@ -414,21 +413,8 @@ class BackgroundTransport(BaseTransport):
                 self.reporter.dropped(reason, event=item, level=logging.DEBUG)
 
 
-_live: weakref.WeakSet[BackgroundTransport] = weakref.WeakSet()
-
-
-def _before_fork() -> None:
-    for transport in list(_live):
-        thread = transport._thread
-        starting = thread is not None and not transport._ready.is_set()
-        if starting and transport._pid == _getpid() and not transport._in_sender_thread():
-            transport._ready.wait(_FORK_WAIT)
-
-
-def _after_fork_in_child() -> None:
-    for transport in list(_live):
-        transport._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+def _before_fork(transport: BackgroundTransport) -> None:
+    thread = transport._thread
+    starting = thread is not None and not transport._ready.is_set()
+    if starting and transport._pid == _getpid() and not transport._in_sender_thread():
+        transport._ready.wait(_FORK_WAIT)

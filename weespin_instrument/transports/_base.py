@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from .._reporting import Reporter
 
@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 __all__ = ["BaseTransport", "Transport"]
 
 
-@runtime_checkable
 class Transport(Protocol):
     """Where validated events go. Three methods; ``send`` must never raise for delivery.
 

@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._event import Event
+from .._fork import keep_forever
 from .._reporting import logger
-from ._fork import keep_forever
 
 __all__ = ["STALE_AFTER", "Outbox", "decode_event", "destination_of", "encode_event"]
 
