@@ -160,29 +160,7 @@ class Client:
             event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
             client.send(event, origin="my bridge")
         """
-        target = self._transport if transport is None else transport
-        if target is None:  # the client's own, not started yet
-            if self._closed:
-                self.reporter.dropped("closed", event=event, origin=origin)
-                return None
-            try:
-                target = self._start_transport()
-            except ConfigurationError as exc:
-                self.reporter.dropped("not_configured", event=event, error=exc, origin=origin)
-                return None
-        try:
-            if target is self._transport:
-                return self._send(event, origin, target)
-            if self._closed:  # what _send says of the client's own
-                self.reporter.dropped("closed", event=event, origin=origin)
-                return None
-            if self.settings.on_error is not None:
-                self.reporter.note_event(event)
-            target.send(event)
-        except Exception as exc:  # _send raised it in strict mode: counted here instead
-            self.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
-            return None
-        return event
+        return pipeline.send_built(self, event, origin, transport)
 
     # The pipeline (see _pipeline.py): _pipeline is emit() with positional arguments.
     _pipeline = pipeline.emit

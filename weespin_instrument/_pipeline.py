@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._event import Event
     from .transports import Transport
 
-__all__ = ["deliver", "emit", "emit_cleared", "emit_payload", "prepare", "send"]
+__all__ = ["deliver", "emit", "emit_cleared", "emit_payload", "prepare", "send", "send_built"]
 
 #: ``checked=`` of a payload a call site's plan validated and cleared for the guard.
 _CLEARED = 2
@@ -227,6 +227,36 @@ def deliver(
         transport.send(event)
     except Exception as exc:
         _send_failed(client, event, origin, exc)
+        return None
+    return event
+
+
+def send_built(
+    client: Client, event: Event, origin: str | None, transport: Transport | None
+) -> Event | None:
+    """:meth:`Client.send <weespin_instrument.Client.send>`: an event built elsewhere, counted
+    and dropped as :func:`emit`'s own; never raises."""
+    target = client._transport if transport is None else transport
+    if target is None:  # the client's own, not started yet
+        if client._closed:
+            client.reporter.dropped("closed", event=event, origin=origin)
+            return None
+        try:
+            target = client._start_transport()
+        except ConfigurationError as exc:
+            client.reporter.dropped("not_configured", event=event, error=exc, origin=origin)
+            return None
+    try:
+        if target is client._transport:
+            return send(client, event, origin, target)
+        if client._closed:  # what _send says of the client's own
+            client.reporter.dropped("closed", event=event, origin=origin)
+            return None
+        if client.settings.on_error is not None:
+            client.reporter.note_event(event)
+        target.send(event)
+    except Exception as exc:  # _send raised it in strict mode: counted here instead
+        client.reporter.dropped("transport_error", event=event, error=exc, origin=origin)
         return None
     return event
 
