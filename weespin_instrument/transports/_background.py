@@ -9,14 +9,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._config import OverflowPolicy, Settings
-from .._device import DeviceManager, DeviceStore
+from .._device import DeviceManager
 from .._fork import at_fork, keep_forever
 from .._options import DEFAULT_MAX_EVENT_AGE
 from ..errors import AuthenticationError, ConfigurationError
-from ._base import BaseTransport
+from ._base import BaseTransport, settings_from
 from ._inbox import FlushMarker, Inbox
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .._config import Options
     from .._event import Event
     from ._engine import Sender
     from ._outbox import Outbox
@@ -73,40 +76,14 @@ class BackgroundTransport(BaseTransport):
 
     needs_api = True
 
-    def __init__(
-        self,
-        *,
-        settings: Settings | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        device_store: DeviceStore | None = None,
-        max_queue: int | None = None,
-        overflow: OverflowPolicy | None = None,
-        block_timeout: float | None = None,
-        max_in_flight: int | None = None,
-        outbox: str | os.PathLike[str] | None = None,
-        max_event_age: float | None = _DEFAULT,
-        **options: Any,
-    ) -> None:
+    def __init__(self, *, settings: Settings | None = None, **options: Unpack[Options]) -> None:
         super().__init__()
+        #: Given here, it wins over the setting and ``None`` means no limit (see the docstring).
+        self._max_event_age = options.pop("max_event_age", _DEFAULT)
         #: Options given here, kept over the settings of a client that adopts this transport.
-        settings, self._given = _settings_from(
-            settings,
-            {
-                "api_key": api_key,
-                "base_url": base_url,
-                "device_store": device_store,
-                "max_queue": max_queue,
-                "overflow": overflow,
-                "block_timeout": block_timeout,
-                "max_in_flight": max_in_flight,
-                "outbox": outbox,
-                **options,
-            },
-        )
+        settings, self._given = settings_from(settings, options)
         if not settings.api_key and self._given is None:
             raise _no_api_key()
-        self._max_event_age = max_event_age
         self.outbox: Outbox | None = None
         self._use(settings)
         self._refusal: str | None = None  # "closed" or "unauthorized": send() drops at once
@@ -346,20 +323,6 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _settings_from(
-    settings: Settings | None, given: dict[str, Any]
-) -> tuple[Settings, dict[str, Any] | None]:
-    """The transport's settings, and the options given to it (``None`` with whole settings:
-    nothing to keep over an adopting client's)."""
-    options = {k: os.fspath(v) if k == "outbox" else v for k, v in given.items() if v is not None}
-    if settings is None:
-        return Settings.resolve(**given), options
-    if options:
-        settings = settings._replace(**options)
-        settings._check()
-    return settings, None
 
 
 def _outbox_for(settings: Settings, current: Outbox | None) -> Outbox | None:

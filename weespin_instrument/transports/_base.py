@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .._config import Settings
 from .._reporting import Reporter
 
 if TYPE_CHECKING:
-    from .._config import Settings
     from .._event import Event
 
-__all__ = ["BaseTransport", "Transport"]
+__all__ = ["BaseTransport", "Transport", "settings_from"]
 
 
 class Transport(Protocol):
@@ -89,3 +91,26 @@ class BaseTransport:
     def pending(self) -> tuple[int, int]:
         """``(queued, in_flight)`` events, for stats."""
         return (0, 0)
+
+
+def settings_from(
+    settings: Settings | None, options: Mapping[str, Any]
+) -> tuple[Settings, dict[str, Any] | None]:
+    """A transport's settings, and the options it was given to keep over an adopting
+    client's settings (``None`` with whole ``settings``: nothing to keep).
+
+    ``options`` (``None`` means "not given") go over ``settings``; without ``settings`` they
+    are resolved with the environment and the defaults.
+
+    Example::
+
+        settings, given = settings_from(None, {"base_url": "http://127.0.0.1:8765"})
+        given  # {"base_url": "http://127.0.0.1:8765"}
+    """
+    given = {k: os.fspath(v) if k == "outbox" else v for k, v in options.items() if v is not None}
+    if settings is None:
+        return Settings.resolve(**given), given
+    if given:
+        settings = settings._replace(**given)
+        settings._check()
+    return settings, None

@@ -7,19 +7,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._config import Settings
-from .._device import DeviceManager, DeviceStore
+from .._device import DeviceManager
 from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinError
-from ._base import BaseTransport
+from ._base import BaseTransport, settings_from
 from ._protocol import encode_body
 from ._retry import RetryPolicy, outcome_of, retrying
 from ._sync_client import SyncAPI
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Unpack
 
+    from .._config import Options
     from .._event import Event
 
 __all__ = ["HttpTransport"]
@@ -53,19 +55,13 @@ class HttpTransport(BaseTransport):
         self,
         *,
         settings: Settings | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        device_store: DeviceStore | None = None,
         http_client: httpx.Client | None = None,
-        **options: Any,
+        **options: Unpack[Options],
     ) -> None:
         super().__init__()
         #: Options given here, kept over the settings of a client that adopts this transport.
-        self._given: dict[str, Any] | None = None
-        if settings is None:
-            given = {"api_key": api_key, "base_url": base_url, "device_store": device_store}
-            self._given = {k: v for k, v in {**given, **options}.items() if v is not None}
-            settings = Settings.resolve(**self._given)
+        #: With whole ``settings`` the options are not used.
+        settings, self._given = settings_from(settings, {} if settings is not None else options)
         self._http_client = http_client
         self._sent_any = False
         #: Set by ``close()``: a retry wait ends at once.
