@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 from .._reporting import logger
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["DeviceInit"]
 
 
+@dataclass(eq=False, repr=False)
 class DeviceInit:
     """Initializes the device on the sender's loop, one attempt at a time (:meth:`ensure`).
 
@@ -47,24 +49,17 @@ class DeviceInit:
         device.ensure(loop.time())
     """
 
-    def __init__(
-        self,
-        devices: DeviceManager,
-        api: AsyncAPI,
-        state: ApiState,
-        jobs: JobQueue,
-        *,
-        refuse: Callable[[AuthenticationError], object],
-        then: Callable[[], object],
-    ) -> None:
-        self.devices = devices
-        self.api = api
-        self.state = state
-        self.jobs = jobs
-        self.refuse = refuse
-        self.then = then
+    devices: DeviceManager
+    api: AsyncAPI
+    state: ApiState
+    jobs: JobQueue
+    _: KW_ONLY
+    refuse: Callable[[AuthenticationError], object]
+    then: Callable[[], object]
+
+    def __post_init__(self) -> None:
         #: This process's device id once known.
-        self.device_id = devices.device_id
+        self.device_id = self.devices.device_id
         #: Set when the sender stops: an attempt's store lock is let go at once.
         self.stopping = False
         self._task: asyncio.Task[None] | None = None

@@ -92,10 +92,7 @@ class Sender:
         outbox: Outbox | None = None,
         on_refused: Callable[[AuthenticationError], object] | None = None,
     ) -> None:
-        self.inbox = inbox
         self.settings = settings
-        self.reporter = reporter
-        self.outbox = outbox
         self.on_refused = on_refused
         #: Created here so callers can wake the sender before its thread runs.
         self.loop = SenderLoop()
@@ -166,7 +163,7 @@ class Sender:
         self._stopped = self.loop.create_future()
         await self.api.open()
         self.loop.add_reader(self._pipe.reader.fileno(), self._on_wake)
-        if self.outbox is not None:
+        if self.jobs.outbox is not None:
             self._context.run(self._heartbeat)
         self._context.run(self.pump)
         await self._stopped
@@ -227,7 +224,7 @@ class Sender:
             return None
         breaker.started()
         if job.sends:
-            self.reporter.count("retried")
+            self.state.reporter.count("retried")
         else:
             job.first_sent = now
             job.open_at_first = breaker.open_time(now)
@@ -248,7 +245,7 @@ class Sender:
             self._alarm.after(linger_due - now)
             return  # still awake: callers append without waking us
         self._linger_due = None
-        inbox = self.inbox
+        inbox = self.jobs.inbox
         inbox.idle = True
         if inbox.items:  # a caller appended after we looked, and may not have woken us
             inbox.idle = False
@@ -277,7 +274,7 @@ class Sender:
             self._workers -= 1
 
     async def _deliver(self, job: Job) -> None:
-        inbox = self.inbox
+        inbox = self.jobs.inbox
         error: WeespinError | None = None
         inbox.on_wire += 1
         started = 0.0
@@ -358,9 +355,9 @@ class Sender:
             jobs.settle(job, "shutdown")
         jobs.in_hand.clear()
         jobs.drop_all("shutdown")
-        self.inbox.release_markers()
-        if self.outbox is not None:
-            self.outbox.discard_forgotten()
+        jobs.inbox.release_markers()
+        if jobs.outbox is not None:
+            jobs.outbox.discard_forgotten()
         self.loop.remove_reader(self._pipe.reader.fileno())
         self._pipe.close()  # a caller's wake() now fails quietly
         await self.api.close()

@@ -24,6 +24,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING
 
 from .._reporting import drop_reason, logger
@@ -76,6 +77,7 @@ class Job:
         return f"Job({self.event.name!r}, seq={self.seq}, sends={self.sends})"
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class JobQueue:
     """Where the sender's next job comes from; see the module docstring.
 
@@ -93,54 +95,28 @@ class JobQueue:
         queue.settle(job, None)  # sent
     """
 
-    __slots__ = (
-        "_last_sweep",
-        "backlog",
-        "closed",
-        "in_hand",
-        "inbox",
-        "last_error",
-        "later",
-        "max_event_age",
-        "outbox",
-        "parked",
-        "recovered",
-        "reporter",
-        "retries",
-        "took_fresh",
-    )
-
-    def __init__(
-        self,
-        inbox: Inbox,
-        reporter: Reporter,
-        *,
-        later: Callable[[Callable[[], object]], object] = lambda callback: callback(),
-        last_error: Callable[[], object] = lambda: None,
-        max_event_age: float | None = None,
-        outbox: Outbox | None = None,
-    ) -> None:
-        self.inbox = inbox
-        self.reporter = reporter
-        self.later = later
-        self.last_error = last_error
-        self.max_event_age = max_event_age
-        self.outbox = outbox
-        #: Outbox rows left by dead processes not loaded yet.
-        self.backlog = 0
-        #: Jobs sent back to the front of the line (an outage, a rate limit, no device yet).
-        self.parked: deque[Job] = deque()
-        #: ``(due, job)``: a heap of jobs that failed and try again at ``due``.
-        self.retries: list[tuple[float, Job]] = []
-        #: Jobs loaded from the outbox's backlog.
-        self.recovered: deque[Job] = deque()
-        #: Jobs handed to workers (a worker cancelled before it starts still holds one).
-        self.in_hand: set[Job] = set()
-        #: Set when a job was taken from the inbox (the sender clears it: it is busy).
-        self.took_fresh = False
-        #: Nothing more will be sent (stopping, or the key refused): markers stop waiting.
-        self.closed = False
-        self._last_sweep = 0.0
+    inbox: Inbox
+    reporter: Reporter
+    _: KW_ONLY
+    later: Callable[[Callable[[], object]], object] = lambda callback: callback()
+    last_error: Callable[[], object] = lambda: None
+    max_event_age: float | None = None
+    outbox: Outbox | None = None
+    #: Outbox rows left by dead processes not loaded yet.
+    backlog: int = field(default=0, init=False)
+    #: Jobs sent back to the front of the line (an outage, a rate limit, no device yet).
+    parked: deque[Job] = field(default_factory=deque, init=False)
+    #: ``(due, job)``: a heap of jobs that failed and try again at ``due``.
+    retries: list[tuple[float, Job]] = field(default_factory=list, init=False)
+    #: Jobs loaded from the outbox's backlog.
+    recovered: deque[Job] = field(default_factory=deque, init=False)
+    #: Jobs handed to workers (a worker cancelled before it starts still holds one).
+    in_hand: set[Job] = field(default_factory=set, init=False)
+    #: Set when a job was taken from the inbox (the sender clears it: it is busy).
+    took_fresh: bool = field(default=False, init=False)
+    #: Nothing more will be sent (stopping, or the key refused): markers stop waiting.
+    closed: bool = field(default=False, init=False)
+    _last_sweep: float = field(default=0.0, init=False)
 
     def __len__(self) -> int:
         """Jobs held here (not in hand, not in the inbox)."""
