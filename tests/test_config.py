@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from weespin_instrument import Client, ConfigurationError, DeliveryOptions, Settings
+from weespin_instrument import ApiOptions, Client, ConfigurationError, DeliveryOptions, Settings
 from weespin_instrument._config import GROUP_OF, GROUPS, Options
 
 KEY = "wsk_live_SECRET_0123456789_tail"
@@ -166,3 +166,10 @@ class TestFlatNames:
         assert (settings.delivery.overflow, settings.delivery.max_event_age) == ("drop_oldest", 30)
         assert settings.identity.send_metadata is False
         assert settings.scrubbing.sensitive_patterns == (r"FR\d+",)
+
+    def test_settings_built_by_hand_take_flat_names_as_the_named_tuple_did(self) -> None:
+        settings = Settings(api_key=KEY, max_queue=10, strict=True)
+        assert (settings.api_key, settings.max_queue, settings.strict) == (KEY, 10, True)
+        assert settings == Settings(api=ApiOptions(api_key=KEY), max_queue=10, strict=True)
+        with pytest.raises(ConfigurationError, match="unknown setting\\(s\\): api_kye"):
+            Settings(api_kye=KEY)

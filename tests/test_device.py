@@ -156,3 +156,31 @@ def test_threads_waiting_during_a_failure_share_it_instead_of_stampeding() -> No
         thread.join(timeout=10)
     assert len(errors) == 8
     assert calls == 1
+
+
+def test_a_load_that_finds_nothing_holds_a_file_store_until_the_save(tmp_path: Path) -> None:
+    """The background sender's path: load, initialize on its loop, save. Meanwhile another
+    process (here another manager on the same file) waits, then reads the saved device."""
+    first = DeviceManager(store=FileDeviceStore(tmp_path / "device"))
+    second = DeviceManager(store=FileDeviceStore(tmp_path / "device"))
+    assert first.load() is None  # ours to initialize: the file stays locked
+    seen: list[str | None] = []
+    waiting = threading.Thread(target=lambda: seen.append(second.load()))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and seen == []  # it waits for the lock
+    first.save("ws_device_one")
+    waiting.join(10)
+    assert seen == ["ws_device_one"]
+    assert first.device_id == second.device_id == "ws_device_one"
+
+
+def test_release_after_a_failed_initialization_lets_the_next_one_try(tmp_path: Path) -> None:
+    first = DeviceManager(store=FileDeviceStore(tmp_path / "device"))
+    second = DeviceManager(store=FileDeviceStore(tmp_path / "device"))
+    assert first.load() is None
+    first.release()  # its POST failed
+    assert second.load() is None  # not blocked: the next one initializes
+    second.save("ws_device_two")
+    assert first.load() == "ws_device_two"
+    first.release()  # nothing held: harmless

@@ -1,4 +1,9 @@
-"""A client's events waiting for a web visitor's device (see ``devices.VisitorDevice``)."""
+"""A client's events held for a web visitor's device (see :class:`~.devices.VisitorDevice`).
+
+Client state: counted in ``stats().queued``, waited for by ``flush()``, dropped and counted at
+shutdown. Its own module so that the client needs nothing of ``devices.py`` (which reaches the
+default client) to hold them.
+"""
 
 from __future__ import annotations
 

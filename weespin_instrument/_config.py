@@ -121,8 +121,9 @@ class Settings:
     setting is also read by its flat name, the ``configure()`` argument: ``settings.base_url``
     is ``settings.api.base_url``.
 
-    ``repr()`` shows only the last 4 characters of the API key. Immutable: derive a variant
-    with ``settings._replace(strict=True)`` (flat names or whole groups).
+    Built by hand, it takes groups, flat names or both (``Settings(max_queue=10)``), with no
+    environment. ``repr()`` shows only the last 4 characters of the API key. Immutable:
+    derive a variant with ``settings._replace(strict=True)`` (flat names or whole groups).
 
     Example::
 
@@ -193,7 +194,11 @@ class Settings:
         disabled: bool = False,
         transport: str | Transport = "background",
         on_error: Callable[[DroppedEvent], object] | None = None,
+        **flat: Any,
     ) -> None:
+        unknown = set(flat) - set(GROUP_OF)
+        if unknown:
+            raise _unknown(unknown)
         groups = (api, retry, delivery, identity, scrubbing)
         for (attribute, cls), group in zip(GROUPS, groups, strict=True):
             if group is None:
@@ -203,7 +208,8 @@ class Settings:
                     f"Settings({attribute}=...) takes a {cls.__name__} "
                     f"(got {type(group).__name__})."
                 )
-            group = group._checked()
+            changes = {name: flat[name] for name in cls._fields if name in flat}
+            group = (group._replace(**changes) if changes else group)._checked()
             object.__setattr__(self, attribute, group)
             for name, value in zip(cls._fields, group, strict=True):
                 object.__setattr__(self, name, value)
@@ -249,18 +255,7 @@ class Settings:
             settings._replace(strict=True, max_queue=10)
             settings._replace(delivery=DeliveryOptions(max_queue=10))
         """
-        parts = {name: getattr(self, name) for name in _PARTS}
-        flat: dict[str, dict[str, Any]] = {}
-        for name, value in changes.items():
-            if name in parts:
-                parts[name] = value
-            elif name in GROUP_OF:
-                flat.setdefault(GROUP_OF[name], {})[name] = value
-            else:
-                raise _unknown([name])
-        for attribute, values in flat.items():
-            parts[attribute] = parts[attribute]._replace(**values)
-        return Settings(**parts)
+        return Settings(**{**{name: getattr(self, name) for name in _PARTS}, **changes})
 
     def _asdict(self) -> dict[str, Any]:
         """Every setting by its flat name."""

@@ -97,7 +97,12 @@ def configure(**options: Unpack[Options]) -> Client:
     most), ``overflow`` (``"drop_newest"``, ``"drop_oldest"`` or ``"block"``, waiting up to
     ``block_timeout`` seconds), ``max_in_flight`` (follows the round
     trip, 16 to 256 requests; a number fixes it), ``outbox`` (a SQLite file
-    for durable delivery; ``WEESPIN_OUTBOX``), ``exit_timeout`` (5 s of delivery at exit).
+    for durable delivery; ``WEESPIN_OUTBOX``), ``exit_timeout`` (5 s of delivery at exit),
+    ``max_event_age`` (600 s an event may wait for an unreachable API, none with an outbox;
+    ``math.inf``: no limit; ``WEESPIN_MAX_EVENT_AGE``).
+
+    ``get_client().settings`` holds them by concern (``settings.api``, ``.retry``,
+    ``.delivery``, ``.identity``, ``.scrubbing``); every table: ``docs/configuration.md``.
 
     Example::
 

@@ -1,12 +1,13 @@
-"""What a forked child must not share with its parent: one at-fork hook for the package.
+"""What a forked child must not share with its parent: one fork registry for the package.
 
 A child of ``os.fork()`` has one thread, the one that forked. What other threads of the parent
 held (a lock taken, a sender thread, an event loop, a connection pool) is in the child's
 memory but has no thread behind it. Objects holding such state register here, once, when they
-are made; the registry holds them weakly, and the hooks given to ``os.register_at_fork``
-(once) call each live object's functions: ``before`` the fork in the forking thread (latest
-registered first, as ``os.register_at_fork`` does), ``after_in_child`` in the child and
-``after_in_parent`` in the parent (first registered first).
+are made (:func:`at_fork`); the registry holds them weakly, and the package's own hooks,
+given to ``os.register_at_fork`` once, call each live object's functions: ``before`` the
+fork in the forking thread (latest registered first, as ``os.register_at_fork`` does),
+``after_in_child`` in the child and ``after_in_parent`` in the parent (first registered
+first).
 
 What a child inherited from its parent's sender it keeps, unused, for ever
 (:func:`keep_forever`): the child's copies of the parent's event loop, connection pool and

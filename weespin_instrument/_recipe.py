@@ -180,7 +180,6 @@ class Recipe(Generic[G, S]):
         "track_errors",
         "user",
         "when",
-        "where",
     )
 
     def __init__(
@@ -207,7 +206,6 @@ class Recipe(Generic[G, S]):
         if when is not None and not callable(when):
             raise TypeError(f"{where}: when= must be a callable returning a bool.")
         self.name = name
-        self.where = where
         #: The static fields, copied: every event starts from them.
         self.static: dict[str, Any] = dict(payload or {})
         self.payload_fn: Callable[[S], Mapping[str, Any]] | None = None

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _facade
 from ._enrich import current_span
@@ -76,27 +76,34 @@ class TrackedEvent:
         return self._discarded
 
 
-class _Options(NamedTuple):
-    """A ``tracked()``'s options, when it has any besides its fields."""
+class _Options:
+    """A ``tracked()``'s options besides its fields (a slotted class: read on every block)."""
 
-    user_id: str | int | None = None
-    link_id: str | None = None
-    timing: bool = False
-    on_exception: OnException = "skip"
-    client: Client | None = None
-    schema: type[BaseModel] | None = None
-    track_errors: bool = False
+    __slots__ = (
+        "client", "link_id", "on_exception", "schema", "timing", "track_errors", "user_id",
+    )  # fmt: skip
+
+    def __init__(self, given: Mapping[str, Any], where: Callable[[], str]) -> None:
+        get = given.get
+        self.user_id: str | int | None = get("user_id")
+        self.link_id: str | None = get("link_id")
+        self.timing: bool = get("timing", False)
+        self.on_exception: OnException = get("on_exception", "skip")
+        self.client: Client | None = get("client")
+        self.schema: type[BaseModel] | None = get("schema")
+        self.track_errors = False
+        if given:  # options a caller gave: check them
+            self.track_errors = check_on_exception(self.on_exception, where)
+            if self.schema is not None:
+                from .events import check_schema
+
+                check_schema(self.schema, where=where())
 
     @classmethod
     def take(cls, name: str, fields: dict[str, Any]) -> _Options:
         """Take the options out of ``fields`` (the keywords), checking them."""
-        options = cls(**{key: fields.pop(key) for key in _OPTION_NAMES if key in fields})
-        track_errors = check_on_exception(options.on_exception, lambda: f"tracked({name!r})")
-        if options.schema is not None:
-            from .events import check_schema
-
-            check_schema(options.schema, where=f"tracked({name!r})")
-        return options._replace(track_errors=track_errors)
+        given = {key: fields.pop(key) for key in _OPTION_NAMES if key in fields}
+        return cls(given, where=lambda: f"tracked({name!r})")
 
     def keywords(self) -> dict[str, Any]:
         """The options as ``tracked()`` takes them."""
@@ -105,7 +112,28 @@ class _Options(NamedTuple):
 
 _OPTION_NAMES = ("user_id", "link_id", "timing", "on_exception", "client", "schema")
 _RESERVED = frozenset(_OPTION_NAMES)
-_DEFAULTS = _Options()
+_DEFAULTS = _Options({}, where=lambda: "tracked()")
+
+
+class _Signature:
+    """``tracked``'s signature as documented, for :func:`inspect.signature` and ``help()``:
+    the options keyword-only, though the runtime ``__init__`` takes them with the fields."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is not None:
+            return None  # an instance is a decorator: inspect reads its __call__
+        import inspect
+
+        parameter = inspect.Parameter
+        return inspect.Signature(
+            [
+                parameter("name", parameter.POSITIONAL_ONLY),
+                parameter("payload", parameter.POSITIONAL_OR_KEYWORD, default=None),
+                *(parameter(key, parameter.KEYWORD_ONLY, default=getattr(_DEFAULTS, key))
+                  for key in _OPTION_NAMES),
+                parameter("fields", parameter.VAR_KEYWORD),
+            ]
+        )  # fmt: skip
 
 
 class tracked(Block[TrackedEvent]):
@@ -128,12 +156,14 @@ class tracked(Block[TrackedEvent]):
         def export() -> None: ...
     """
 
-    __slots__ = ("_fields", "_name", "_options", "_payload", "_stack")
+    __slots__ = ("_fields", "_name", "_open", "_options", "_outer", "_payload")
     _name: str
     _payload: Mapping[str, Any] | None
     _fields: dict[str, Any]
     _options: _Options
-    _stack: list[TrackedEvent]
+    #: The event of the innermost open block; the outer ones when one instance is re-entered.
+    _open: TrackedEvent | None
+    _outer: list[TrackedEvent] | None
 
     if TYPE_CHECKING:
 
@@ -164,7 +194,9 @@ class tracked(Block[TrackedEvent]):
             self._options = (
                 _DEFAULTS if _RESERVED.isdisjoint(fields) else _Options.take(name, fields)
             )
-            self._stack = []
+            self._open = self._outer = None
+
+        __signature__ = _Signature()
 
     def __enter__(self) -> TrackedEvent:
         payload = self._payload
@@ -184,7 +216,11 @@ class tracked(Block[TrackedEvent]):
         event._started = perf_counter() if options.timing else 0.0
         # The span current when the block started: span events belong on it.
         event._span = current_span() if "opentelemetry.trace" in _modules else None
-        self._stack.append(event)
+        if self._open is not None:  # re-entered: the outer block's event waits
+            if self._outer is None:
+                self._outer = []
+            self._outer.append(self._open)
+        self._open = event
         return event
 
     def __exit__(
@@ -193,7 +229,9 @@ class tracked(Block[TrackedEvent]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        event = self._stack.pop()
+        event = self._open
+        assert event is not None, "__exit__ without __enter__"
+        self._open = self._outer.pop() if self._outer else None
         options = self._options
         if event._discarded:
             return
@@ -208,10 +246,13 @@ class tracked(Block[TrackedEvent]):
                 add_outcome(payload, exc, outcome, event._started if options.timing else None)
             except Exception:
                 pass  # the payload is not a mapping any more: the pipeline reports it
-        client._pipeline(
-            event.name, payload, event.user_id, event.link_id, None, None, event._span,
-            options.schema,
-        )  # fmt: skip
+        if event.user_id is None and event.link_id is None and options.schema is None:
+            client._emit_payload(event.name, payload, None, event._span)  # what track() takes
+        else:
+            client._pipeline(
+                event.name, payload, event.user_id, event.link_id, None, None, event._span,
+                options.schema,
+            )  # fmt: skip
 
     def _fresh(self) -> tracked:
         return tracked(self._name, self._payload, **self._options.keywords(), **self._fields)

@@ -89,7 +89,8 @@ def settings_rows() -> list[tuple[str, str, str, str, str]]:
             shown_default = "none" if default is None else f"`{default!r}`"
             env = variables.get(name)
             meaning = _rst_to_markdown(comments.get(name, ""))
-            kind = _shown_type(str(cls.__annotations__.get(name, "")))
+            annotation = cls.__annotations__.get(name, "")  # a NamedTuple's: a ForwardRef
+            kind = _shown_type(str(getattr(annotation, "__forward_arg__", annotation)))
             found[name] = (
                 f"`{name}`",
                 f"`{kind}`",

@@ -44,3 +44,18 @@ def test_the_readme_names_every_setting() -> None:
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`([a-z_]+)", section))
     assert set(Settings._fields) - named == set()
+
+
+def test_the_page_has_a_table_per_group_and_one_of_every_environment_variable() -> None:
+    from weespin_instrument._config import GROUPS
+    from weespin_instrument._environment import ENVIRONMENT
+
+    page = (ROOT / "docs/configuration.md").read_text()
+    rendered = hooks().on_page_markdown(page)
+
+    assert "<!-- environment-table -->" in page and "<!-- environment-table -->" not in rendered
+    for attribute, cls in GROUPS:
+        assert f"### `settings.{attribute}` (`{cls.__name__}`)" in rendered
+    for variable in ENVIRONMENT:
+        assert f"| `{variable.name}` | `{variable.setting}` | {variable.description} |" in rendered
+    assert '`"drop_newest" \\| "drop_oldest" \\| "block"`' in rendered  # the enumeration's values

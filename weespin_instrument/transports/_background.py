@@ -89,31 +89,21 @@ class BackgroundTransport(BaseTransport):
         **options: Any,
     ) -> None:
         super().__init__()
-        given = {
-            "api_key": api_key,
-            "base_url": base_url,
-            "device_store": device_store,
-            "max_queue": max_queue,
-            "overflow": overflow,
-            "block_timeout": block_timeout,
-            "max_in_flight": max_in_flight,
-            "outbox": outbox,
-            **options,
-        }
         #: Options given here, kept over the settings of a client that adopts this transport.
-        self._given: dict[str, Any] | None = None
-        if settings is None:
-            self._given = {k: v for k, v in given.items() if v is not None}
-            if "outbox" in self._given:
-                self._given["outbox"] = os.fspath(self._given["outbox"])
-            settings = Settings.resolve(**given)
-        else:
-            changes = {k: v for k, v in given.items() if v is not None}
-            if "outbox" in changes:
-                changes["outbox"] = os.fspath(changes["outbox"])
-            if changes:
-                settings = settings._replace(**changes)
-                settings._check()
+        settings, self._given = _settings_from(
+            settings,
+            {
+                "api_key": api_key,
+                "base_url": base_url,
+                "device_store": device_store,
+                "max_queue": max_queue,
+                "overflow": overflow,
+                "block_timeout": block_timeout,
+                "max_in_flight": max_in_flight,
+                "outbox": outbox,
+                **options,
+            },
+        )
         if not settings.api_key and self._given is None:
             raise _no_api_key()
         self._max_event_age = max_event_age
@@ -143,22 +133,9 @@ class BackgroundTransport(BaseTransport):
         self.overflow: OverflowPolicy = settings.overflow
         self.block_timeout = settings.block_timeout
         self.max_in_flight = settings.max_in_flight
-        if settings.outbox is None:
-            self.outbox = None
-        else:
-            from ._outbox import Outbox, destination_of  # sqlite3: only with an outbox
-
-            destination = destination_of(settings.base_url, settings.api_key)
-            current = self.outbox
-            if current is None or (os.fspath(current.path), current.destination) != (
-                settings.outbox,
-                destination,
-            ):
-                self.outbox = Outbox(settings.outbox, destination=destination)
-        max_event_age = self._max_event_age
-        if max_event_age is _DEFAULT:
-            max_event_age = settings.delivery.age_limit  # configure(max_event_age=...)
-        self.max_event_age: float | None = max_event_age
+        self.outbox = _outbox_for(settings, self.outbox)
+        given_age = self._max_event_age  # else the setting: configure(max_event_age=...)
+        self.max_event_age = settings.delivery.age_limit if given_age is _DEFAULT else given_age
         self.devices = DeviceManager(store=settings.device_store)
 
     # -- the caller's side -----------------------------------------------------------------------
@@ -241,16 +218,15 @@ class BackgroundTransport(BaseTransport):
         thread = self._thread
         stopped = True
         if thread is not None:
-            spent = time.monotonic() - started
-            remaining = 0.0 if timeout is None else max(0.0, timeout - spent)
-            self._ready.wait(remaining + _STOP_GRACE)  # a sender still starting: let it start
+            left = 0.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            self._ready.wait(left + _STOP_GRACE)  # a sender still starting: let it start
             if self._sender is not None:
                 self._sender.stop()
-            thread.join(remaining + _STOP_GRACE)
+            thread.join(left + _STOP_GRACE)
             stopped = not thread.is_alive()
             if not stopped:
                 logging.getLogger("weespin_instrument").warning(
-                    "weespin: the sender did not stop within %.1f s", remaining + _STOP_GRACE
+                    "weespin: the sender did not stop within %.1f s", left + _STOP_GRACE
                 )
         self._drain("shutdown")
         if self.outbox is not None and stopped:
@@ -312,25 +288,7 @@ class BackgroundTransport(BaseTransport):
         # Until _ready is set, a fork waits (see _before_fork): a child forked while this
         # thread holds an import lock would deadlock on its first import of the same module.
         try:
-            from ._engine import Sender
-
-            if self.settings.base_url.startswith("https:"):
-                from ._aio import ssl_context
-
-                ssl_context()  # imports certifi and ssl now, not during a request
-
-            sender = Sender(
-                inbox=inbox,
-                settings=self.settings,
-                reporter=self.reporter,
-                devices=self.devices,
-                max_in_flight=self.max_in_flight,
-                max_event_age=self.max_event_age,
-                outbox=self.outbox,
-                on_refused=self._on_refused,
-            )
-            if self.outbox is not None:
-                sender.jobs.backlog = self.outbox.backlog()
+            sender = _new_sender(self, inbox)
         except Exception:
             logging.getLogger("weespin_instrument").exception("weespin: the sender cannot start")
             self._ready.set()
@@ -359,58 +317,87 @@ class BackgroundTransport(BaseTransport):
     def _make_room(self, event: Event, inbox: Inbox) -> bool:
         """The queue is full: apply the overflow policy. ``True`` if ``event`` may be queued."""
         if self.overflow == "drop_oldest":
-            items = inbox.items
-            try:
-                oldest = items.popleft()
-            except IndexError:
-                oldest = None  # everything held is in the sender's hands
-            if isinstance(oldest, FlushMarker):
-                items.appendleft(oldest)
-            elif oldest is not None:
+            oldest = inbox.pop_oldest()
+            if oldest is not None:
                 if self.outbox is not None:
                     self.outbox.discard([oldest.event_id])
                 self.reporter.dropped("queue_full", event=oldest)
                 return True
-        elif self.overflow == "block" and self._may_block() and self._wait_for_room(inbox):
+        elif (
+            self.overflow == "block"
+            and not self._in_sender_thread()
+            and not _in_event_loop()  # never block an event loop
+            and inbox.wait_for_room(self.max_queue, self.block_timeout)
+        ):
             return True
         self.reporter.dropped("queue_full", event=event)
         return False
 
-    def _may_block(self) -> bool:
-        if self._in_sender_thread():
-            return False
-        import asyncio
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return True
-        return False  # never block an event loop
-
-    def _wait_for_room(self, inbox: Inbox) -> bool:
-        deadline = time.monotonic() + self.block_timeout
-        while inbox.held() >= self.max_queue:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            inbox.space.clear()
-            inbox.want_space = True
-            if inbox.held() < self.max_queue:
-                break
-            inbox.space.wait(min(remaining, 0.05))  # bounded: a missed signal costs 50 ms
-        return True
-
     def _drain(self, reason: str) -> None:
-        items = self._inbox.items
-        while items:
-            try:
-                item = items.popleft()
-            except IndexError:
-                break
-            if isinstance(item, FlushMarker):
-                item.done.set()
-            else:
-                self.reporter.dropped(reason, event=item, level=logging.DEBUG)
+        for event in self._inbox.drain():
+            self.reporter.dropped(reason, event=event, level=logging.DEBUG)
+
+
+def _in_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _settings_from(
+    settings: Settings | None, given: dict[str, Any]
+) -> tuple[Settings, dict[str, Any] | None]:
+    """The transport's settings, and the options given to it (``None`` with whole settings:
+    nothing to keep over an adopting client's)."""
+    options = {k: os.fspath(v) if k == "outbox" else v for k, v in given.items() if v is not None}
+    if settings is None:
+        return Settings.resolve(**given), options
+    if options:
+        settings = settings._replace(**options)
+        settings._check()
+    return settings, None
+
+
+def _outbox_for(settings: Settings, current: Outbox | None) -> Outbox | None:
+    """The outbox ``settings`` name: ``current`` if it is that one (same file, same API)."""
+    if settings.outbox is None:
+        return None
+    from ._outbox import Outbox, destination_of  # sqlite3: only with an outbox
+
+    destination = destination_of(settings.base_url, settings.api_key)
+    if current is not None and (os.fspath(current.path), current.destination) == (
+        settings.outbox,
+        destination,
+    ):
+        return current
+    return Outbox(settings.outbox, destination=destination)
+
+
+def _new_sender(transport: BackgroundTransport, inbox: Inbox) -> Sender:
+    """The sender of ``transport``, made in its thread (aiohttp is imported there)."""
+    from ._engine import Sender
+
+    if transport.settings.base_url.startswith("https:"):
+        from ._aio import ssl_context
+
+        ssl_context()  # imports certifi and ssl now, not during a request
+    sender = Sender(
+        inbox=inbox,
+        settings=transport.settings,
+        reporter=transport.reporter,
+        devices=transport.devices,
+        max_in_flight=transport.max_in_flight,
+        max_event_age=transport.max_event_age,
+        outbox=transport.outbox,
+        on_refused=transport._on_refused,
+    )
+    if transport.outbox is not None:
+        sender.jobs.backlog = transport.outbox.backlog()
+    return sender
 
 
 def _before_fork(transport: BackgroundTransport) -> None:

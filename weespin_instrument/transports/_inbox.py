@@ -22,7 +22,9 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -103,6 +105,48 @@ class Inbox:
         """``(queued, in_flight)`` for stats: in flight means in a request right now."""
         on_wire = self.on_wire
         return (max(0, self.held() - on_wire), on_wire)
+
+    def pop_oldest(self) -> Event | None:
+        """Take out the oldest queued event (overflow ``"drop_oldest"``), if one is first in
+        line (a flush marker stays where it is)."""
+        items = self.items
+        try:
+            oldest = items.popleft()
+        except IndexError:
+            return None  # everything held is in the sender's hands
+        if isinstance(oldest, FlushMarker):
+            items.appendleft(oldest)
+            return None
+        return oldest
+
+    def wait_for_room(self, limit: int, timeout: float) -> bool:
+        """Wait (a caller, overflow ``"block"``) until fewer than ``limit`` events are held;
+        ``False`` if ``timeout`` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while self.held() >= limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.space.clear()
+            self.want_space = True
+            if self.held() < limit:
+                break
+            self.space.wait(min(remaining, 0.05))  # bounded: a missed signal costs 50 ms
+        return True
+
+    def drain(self) -> Iterator[Event]:
+        """Empty the queue (the sender is gone): its events, in order; a flush marker on the
+        way is done once the events before it were handed out."""
+        items = self.items
+        while items:
+            try:
+                item = items.popleft()
+            except IndexError:
+                break
+            if isinstance(item, FlushMarker):
+                item.done.set()
+            else:
+                yield item
 
     # -- the sender's side -----------------------------------------------------------------------
 
