@@ -71,7 +71,7 @@ from ._sensitive_values import (
     _scan,
     is_card_number,
 )
-from ._validate import normalize_payload
+from ._validate import kept_as_is, normalize_payload
 from .errors import ConfigurationError, InvalidEventError
 
 if TYPE_CHECKING:
@@ -286,18 +286,8 @@ class Scrubber:
                             continue
                     elif kind is bool:
                         continue
-                elif verdict is _ID_KEY:
-                    if kind is str:
-                        if value.isascii() or is_unicode(value):
-                            continue
-                    elif kind is int:
-                        if INT_MIN <= value <= INT_MAX:
-                            continue
-                    elif kind is float:
-                        if value - value == 0.0:
-                            continue
-                    elif kind is bool:
-                        continue
+                elif verdict is _ID_KEY and kept_as_is(value):
+                    continue
                 break
             else:
                 event.payload = flat
