@@ -234,16 +234,16 @@ def track_event(
         recipe = CallRecipe(
             func,
             name,
-            payload_from,
+            client=client,
+            allow_return=not is_async_generator,
+            schema=schema,
+            payload_from=payload_from,
             payload=payload,
             user_id_from=user_id_from,
             link_id_from=link_id_from,
             when=when,
             timing=timing,
             on_exception=on_exception,
-            client=client,
-            allow_return=not is_async_generator,
-            schema=schema,
         )
         if is_async_generator:
             wrapper = _async_generator_wrapper(recipe)
