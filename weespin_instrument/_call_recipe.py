@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._extract import Call, Getter, PathError, Signature, compile_field
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._client import Client
-    from ._extract import PayloadFrom
-    from ._recipe import OnException
 
 __all__ = ["CallRecipe"]
 
@@ -33,7 +31,8 @@ class CallRecipe(Recipe[Getter, Call]):
 
     Example::
 
-        recipe = CallRecipe(checkout, "purchase", "order.total", payload=None, ...)
+        recipe = CallRecipe(checkout, "purchase", client=None, allow_return=True,
+                            payload_from="order.total")
         recipe.emit(client, None, (order,), {}, receipt, None, 0.0, RETURNED, None)
     """
 
@@ -55,18 +54,14 @@ class CallRecipe(Recipe[Getter, Call]):
         self,
         func: Any,
         name: str,
-        payload_from: PayloadFrom | None,
         *,
-        payload: Mapping[str, Any] | None,
-        user_id_from: str | None,
-        link_id_from: str | None,
-        when: Callable[[Call], bool] | None,
-        timing: bool,
-        on_exception: OnException,
         client: Client | None,
         allow_return: bool,
         schema: type[BaseModel] | None = None,
+        **options: Any,
     ) -> None:
+        """``options``: the shared ones of :class:`._recipe.Recipe` (``payload_from``, ``when``...),
+        checked there; the others are a function's own."""
         target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
         self.origin = getattr(target, "__qualname__", None) or type(target).__qualname__
         where = f"@track_event({name!r}) on {self.origin}"
@@ -74,18 +69,7 @@ class CallRecipe(Recipe[Getter, Call]):
         compile_path = functools.partial(
             compile_field, signature=signature, where=where, allow_return=allow_return
         )
-        super().__init__(
-            name,
-            where,
-            compile_path,
-            payload_from=payload_from,
-            payload=payload,
-            user_id_from=user_id_from,
-            link_id_from=link_id_from,
-            when=when,
-            on_exception=on_exception,
-            timing=timing,
-        )
+        super().__init__(name, where, compile_path, **options)
         if schema is not None:
             from .events import check_schema
 
@@ -104,7 +88,7 @@ class CallRecipe(Recipe[Getter, Call]):
         }
         bare = tuple((f.key, f.path) for f in fields if f.path in plain)
         self.bare = bare if len(bare) == len(fields) else None
-        self.needs_call = when is not None or self.payload_fn is not None
+        self.needs_call = self.when is not None or self.payload_fn is not None
         self.client = client
         self.bind = signature.binder()
         positional = [p for p in signature.parameters if p.kind <= p.POSITIONAL_OR_KEYWORD]

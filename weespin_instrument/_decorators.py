@@ -101,6 +101,18 @@ def _async_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
     return wrapper
 
 
+def _driving(recipe: CallRecipe, run: Callable[..., Any]) -> Callable[..., Any]:
+    """The wrapper of a generator function: ``run`` drives the generator each call returns."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        client = recipe.client or _facade._default or get_client()
+        if client.settings.disabled:
+            return wrapped(*args, **kwargs)
+        return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
+
+    return wrapper
+
+
 def _generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
     def run(
         client: Client,
@@ -123,13 +135,7 @@ def _generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
         recipe.emit(client, instance, args, kwargs, result, None, started, RETURNED, span)
         return result
 
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        client = recipe.client or _facade._default or get_client()
-        if client.settings.disabled:
-            return wrapped(*args, **kwargs)
-        return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
-
-    return wrapper
+    return _driving(recipe, run)
 
 
 def _async_generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
@@ -173,13 +179,7 @@ def _async_generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
             raise
         recipe.emit(client, instance, args, kwargs, None, None, started, RETURNED, span)
 
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        client = recipe.client or _facade._default or get_client()
-        if client.settings.disabled:
-            return wrapped(*args, **kwargs)
-        return run(client, wrapped(*args, **kwargs), instance, args, kwargs)
-
-    return wrapper
+    return _driving(recipe, run)
 
 
 def track_event(
@@ -234,16 +234,16 @@ def track_event(
         recipe = CallRecipe(
             func,
             name,
-            payload_from,
+            client=client,
+            allow_return=not is_async_generator,
+            schema=schema,
+            payload_from=payload_from,
             payload=payload,
             user_id_from=user_id_from,
             link_id_from=link_id_from,
             when=when,
             timing=timing,
             on_exception=on_exception,
-            client=client,
-            allow_return=not is_async_generator,
-            schema=schema,
         )
         if is_async_generator:
             wrapper = _async_generator_wrapper(recipe)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 __all__ = ["Event", "Payload", "PayloadValue", "new_event_id"]
 
@@ -22,6 +22,36 @@ def new_event_id() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _HexId:
+    """An id of the span an event was tracked in, ``digits`` hex digits wide.
+
+    A span context gives it as an int; it is formatted when first read (off the caller's
+    path) and kept formatted. An event built by ``build_event()`` leaves it unset: it reads
+    ``None``.
+    """
+
+    def __init__(self, slot: str, digits: int, doc: str) -> None:
+        self._slot = slot
+        self._format = f"0{digits}x"
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, event: None, owner: type[Any]) -> _HexId: ...
+    @overload
+    def __get__(self, event: Event, owner: type[Any] | None = None) -> str | None: ...
+    def __get__(self, event: Event | None, owner: type[Any] | None = None) -> Any:
+        if event is None:
+            return self
+        value = getattr(event, self._slot, None)
+        if value.__class__ is int:
+            value = format(value, self._format)
+            setattr(event, self._slot, value)
+        return value
+
+    def __set__(self, event: Event, value: str | None) -> None:
+        setattr(event, self._slot, value)
 
 
 class Event:
@@ -88,29 +118,16 @@ class Event:
             event_id = self._event_id = new_event_id()
         return event_id
 
-    @property
-    def trace_id(self) -> str | None:
-        """The OpenTelemetry trace id (32 hex digits) of the span the event was tracked in."""
-        trace_id = getattr(self, "_trace_id", None)
-        if trace_id.__class__ is int:
-            trace_id = self._trace_id = format(trace_id, "032x")
-        return trace_id
-
-    @trace_id.setter
-    def trace_id(self, value: str | None) -> None:
-        self._trace_id = value
-
-    @property
-    def span_id(self) -> str | None:
-        """The OpenTelemetry span id (16 hex digits) of the span the event was tracked in."""
-        span_id = getattr(self, "_span_id", None)
-        if span_id.__class__ is int:
-            span_id = self._span_id = format(span_id, "016x")
-        return span_id
-
-    @span_id.setter
-    def span_id(self, value: str | None) -> None:
-        self._span_id = value
+    trace_id = _HexId(
+        "_trace_id",
+        32,
+        "The OpenTelemetry trace id (32 hex digits) of the span the event was tracked in.",
+    )
+    span_id = _HexId(
+        "_span_id",
+        16,
+        "The OpenTelemetry span id (16 hex digits) of the span the event was tracked in.",
+    )
 
     def __repr__(self) -> str:
         return (

@@ -71,7 +71,7 @@ from ._sensitive_values import (
     _scan,
     is_card_number,
 )
-from ._validate import normalize_payload
+from ._validate import kept_as_is, normalize_payload
 from .errors import ConfigurationError, InvalidEventError
 
 if TYPE_CHECKING:
@@ -266,7 +266,30 @@ class Scrubber:
         if self._one_pass and type(payload) is dict:
             # A copy first, in C and atomic: another thread may be changing the caller's dict.
             flat: Payload = payload if owned else payload.copy()
-            if _all_plain(flat, self._cache):
+            # One loop: each value's type and range, and what its key's cached verdict asks.
+            verdicts = self._cache
+            value: Any
+            for key, value in flat.items():
+                verdict = verdicts.get(key) if type(key) is str else None
+                kind = type(value)
+                if verdict is _PLAIN_KEY:
+                    if kind is str:
+                        if (value.isascii() or is_unicode(value)) and (
+                            len(value) < _SCAN_MIN_LENGTH or not _scan(value)[1]
+                        ):
+                            continue
+                    elif kind is int:
+                        if INT_MIN <= value < _INT_CARD_MIN or (_INT_CARD_MAX <= value <= INT_MAX):
+                            continue
+                    elif kind is float:
+                        if value - value == 0.0 and not _INT_CARD_MIN <= value < _INT_CARD_MAX:
+                            continue
+                    elif kind is bool:
+                        continue
+                elif verdict is _ID_KEY and kept_as_is(value):
+                    continue
+                break
+            else:
                 event.payload = flat
                 if event.name in self._clean_names and event.user_id is event.link_id is None:
                     return 0
@@ -376,43 +399,6 @@ def _compiled_patterns(
             ) from None
         compiled.append((regex.pattern, regex))
     return compiled
-
-
-def _all_plain(flat: Payload, verdicts: dict[str, _KeyVerdict]) -> bool:
-    """Whether every value of ``flat`` is valid as it is and, by its key's cached verdict,
-    holds nothing for the guard: a type check and a comparison per value."""
-    value: Any
-    for key, value in flat.items():
-        verdict = verdicts.get(key) if type(key) is str else None
-        kind = type(value)
-        if verdict is _PLAIN_KEY:
-            if kind is str:
-                if (value.isascii() or is_unicode(value)) and (
-                    len(value) < _SCAN_MIN_LENGTH or not _scan(value)[1]
-                ):
-                    continue
-            elif kind is int:
-                if INT_MIN <= value < _INT_CARD_MIN or (_INT_CARD_MAX <= value <= INT_MAX):
-                    continue
-            elif kind is float:
-                if value - value == 0.0 and not _INT_CARD_MIN <= value < _INT_CARD_MAX:
-                    continue
-            elif kind is bool:
-                continue
-        elif verdict is _ID_KEY:
-            if kind is str:
-                if value.isascii() or is_unicode(value):
-                    continue
-            elif kind is int:
-                if INT_MIN <= value <= INT_MAX:
-                    continue
-            elif kind is float:
-                if value - value == 0.0:
-                    continue
-            elif kind is bool:
-                continue
-        return False
-    return True
 
 
 def _field_error(

@@ -62,29 +62,25 @@ _ONE_WORD = {
     "cvn": _CVV,
     "ssn": _SSN,
 }
-#: Runs of words, longest first.
-_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("mot", "de", "passe"), _PASSWORD),
-    (("security", "question", "answer"), _ANSWER),
-    (("pass", "word"), _PASSWORD),
-    (("pass", "phrase"), _PASSWORD),
-    (("pass", "code"), _PASSWORD),
-    (("api", "key"), _API_KEY),
-    (("access", "key"), _ACCESS_KEY),
-    (("private", "key"), _PRIVATE_KEY),
-    (("auth", "header"), _AUTHORIZATION),
-    (("one", "time", "password"), _OTP),
-    (("card", "number"), _CARD),
-    (("card", "num"), _CARD),
-    (("card", "no"), _CARD),
-    (("cc", "number"), _CARD),
-    (("cc", "num"), _CARD),
-    (("cc", "no"), _CARD),
-    (("credit", "card"), _CARD),
-    (("security", "code"), _CVV),
-    (("security", "answer"), _ANSWER),
-    (("secret", "answer"), _ANSWER),
-    (("social", "security"), _SSN),
+#: Runs of words, by what they name.
+_RUNS = {
+    _PASSWORD: "mot de passe, pass word, pass phrase, pass code",
+    _ANSWER: "security question answer, security answer, secret answer",
+    _API_KEY: "api key",
+    _ACCESS_KEY: "access key",
+    _PRIVATE_KEY: "private key",
+    _AUTHORIZATION: "auth header",
+    _OTP: "one time password",
+    _CARD: "card number, card num, card no, cc number, cc num, cc no, credit card",
+    _CVV: "security code",
+    _SSN: "social security",
+}
+#: The same runs as word tuples, longest first.
+_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
+    sorted(
+        ((tuple(run.split()), kind) for kind, runs in _RUNS.items() for run in runs.split(", ")),
+        key=lambda phrase: -len(phrase[0]),
+    )
 )
 
 #: Words after a match that say the value describes the secret: token_count, password_length.

@@ -45,13 +45,11 @@ from ._coerce import (
     _dataclass_items,
     _float,
     _handler_for,
-    _int,
     _is_uuid,
     _keep,
     _mapping,
     _model,
     _plain_key,
-    _str,
 )
 from ._event import Payload
 from ._messages import (
@@ -186,6 +184,21 @@ def validate_identities(
     return user_id, link_id, device_id
 
 
+def kept_as_is(value: Any) -> bool:
+    """Whether ``value`` goes into a payload as it is: a plain ``str``, ``int``, ``bool`` or finite
+    ``float`` the API takes. What both the payload's and the guard's fast loops ask first."""
+    kind = type(value)
+    if kind is str:
+        plain: bool = value.isascii() or is_unicode(value)
+    elif kind is int:
+        plain = INT_MIN <= value <= INT_MAX
+    elif kind is float:
+        plain = value - value == 0.0  # not NaN nor an infinity
+    else:
+        plain = kind is bool
+    return plain
+
+
 def normalize_payload(
     event_name: str, payload: Mapping[str, object] | None, *, origin: str | None = None
 ) -> Payload:
@@ -204,18 +217,10 @@ def normalize_payload(
         # A copy first, in C and atomic: another thread may be changing the caller's dict.
         payload = payload.copy()
         # The common case, a flat dict of plain values: check it, and it is the result.
-        handlers = _HANDLERS
         for key, value in payload.items():
             if type(key) is not str or not key or not (key.isascii() or is_unicode(key)):
                 break
-            handler = handlers.get(type(value))
-            if handler is _str:
-                if value.isascii() or is_unicode(value):
-                    continue
-            elif handler is _int:
-                if INT_MIN <= value <= INT_MAX:
-                    continue
-            elif handler is _keep or (handler is _float and value - value == 0.0):
+            if kept_as_is(value):
                 continue
             break
         else:

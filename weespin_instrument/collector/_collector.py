@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ._app import DEFAULT_MAX_BODY_BYTES, build_app
@@ -153,12 +152,7 @@ class Collector:
     def __enter__(self) -> Collector:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- where ---------------------------------------------------------------------------
