@@ -59,7 +59,9 @@ class Client:
         self._misconfigured = misconfigured
         self.settings = settings
         self.reporter = Reporter(on_error=settings.on_error)
-        self._count_tracked = self.reporter.count_tracked
+        #: The reporter's tracked counter: ``next(client._tracked)`` is ``count_tracked()``
+        #: without calling a method-wrapper (most of the cost of the count on the hot path).
+        self._tracked = self.reporter._tracked
         self._scrub = settings.scrubbing.scrubber()
         #: track()'s plans, per (event name, *keys): see _plans.py.
         self._plans = PayloadPlans(self._scrub)

@@ -54,7 +54,7 @@ def emit(
     settings = client.settings
     if settings.disabled:
         return None
-    client._count_tracked()
+    next(client._tracked)
     if client._misconfigured is not None:
         drop_misconfigured(client, name, origin)
         return None
@@ -175,7 +175,7 @@ def emit_cleared(
     )
     if event.user_id is not None or event.link_id is not None:  # the guard looks at them
         return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
-    client._count_tracked()
+    next(client._tracked)
     if client._detour or (event.device_id is None and client._needs_api and _context.visitors_seen):
         return send(client, event, origin, transport)
     try:  # send's last step, all that is left of it here
