@@ -145,39 +145,12 @@ class AuthenticationError(APIError):
     """
 
 
-class RateLimitedError(APIError):
-    """The API answered 429. ``retry_after`` holds its ``Retry-After``, in seconds, if any.
-
-    Example::
-
-        except RateLimitedError as exc:
-            time.sleep(exc.retry_after or 1.0)
-    """
+class _RetriedAnswer(APIError):
+    """An answer worth trying again, after the server's ``Retry-After`` (seconds) if it gave one."""
 
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = 429,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, body=body)
-        self.retry_after = retry_after
-
-
-class ServerError(APIError):
-    """The API failed on its side (5xx) or timed the request out (408). Retried.
-
-    Example::
-
-        except ServerError as exc:
-            print(exc.status_code)  # 503
-    """
-
-    retryable = True
+    #: ``status_code`` when none is given.
+    _default_status: int | None = None
 
     def __init__(
         self,
@@ -187,8 +160,33 @@ class ServerError(APIError):
         body: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, status_code=status_code, body=body)
+        status = self._default_status if status_code is None else status_code
+        super().__init__(message, status_code=status, body=body)
         self.retry_after = retry_after
+
+
+class RateLimitedError(_RetriedAnswer):
+    """The API answered 429. ``retry_after`` holds its ``Retry-After``, in seconds, if any.
+
+    Example::
+
+        except RateLimitedError as exc:
+            time.sleep(exc.retry_after or 1.0)
+    """
+
+    _default_status = 429
+
+
+class ServerError(_RetriedAnswer):
+    """The API failed on its side (5xx) or timed the request out (408). Retried.
+
+    ``retry_after`` holds its ``Retry-After``, in seconds, if any.
+
+    Example::
+
+        except ServerError as exc:
+            print(exc.status_code)  # 503
+    """
 
 
 class RejectedError(APIError):
