@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._api_key import key_suffix, redact_key
 from .._config import ENV_API_KEY
 from .._version import __version__
 from ..errors import (
@@ -32,8 +33,6 @@ from ..errors import (
     RejectedError,
     ServerError,
     WeespinError,
-    key_suffix,
-    redact_key,
 )
 from ._retry import parse_retry_after
 
