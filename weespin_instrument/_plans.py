@@ -114,14 +114,24 @@ def _compile(
         value_check(b, scanned=s, kind=None if kinds is None else kinds[i])
         for i, (b, s) in enumerate(zip(v, scanned, strict=True))
     ]
-    unpack = f"        {', '.join(k)}, = payload\n        {', '.join(v)}, = payload.values()\n"
+    # The keys by unpacking (which also says whether there are n: no len() call), each value
+    # by its key once the keys passed (a lookup that finds the very key at once), not by a
+    # second walk over the dict: payload.values() costs an iterator more.
+    unpack = (
+        f"        try:\n            {', '.join(k)}, = payload\n"
+        "        except ValueError:\n            return False\n"
+        if n
+        else "        if payload:\n            return False\n"
+    )
+    lookups = "".join(f"        {b} = payload[{a}]\n" for a, b in zip(k, v, strict=True))
     source = (
         f"def make({', '.join(f'K{i}' for i in range(n))}):\n"
         "    def check(payload):\n"
-        f"        if len(payload) != {n}:\n"
+        f"{unpack}"
+        f"        if not ({' and '.join(same) or 'True'}):\n"
         "            return False\n"
-        f"{unpack if n else ''}"
-        f"        return {' and '.join(same + values) or 'True'}\n"
+        f"{lookups}"
+        f"        return {' and '.join(values) or 'True'}\n"
         "    return check\n"
     )
     namespace: dict[str, Any] = {}
