@@ -188,3 +188,85 @@ def test_the_module_function_takes_the_same_plans() -> None:
         ]
     finally:
         weespin.shutdown()
+
+
+def test_a_value_whose_type_changes_between_calls_gets_the_full_pipelines_result() -> None:
+    client, transport = memory_client()
+    payloads: list[dict[str, Any]] = [
+        {"sku": "S1", "quantity": 2, "price": 19.99},  # the name's first plan: these types
+        {"sku": 5, "quantity": 2.5, "price": 3},
+        {"sku": "S2", "quantity": "4111 1111 1111 1111", "price": 19.99},
+        {"sku": "S3", "quantity": 2**70, "price": math.nan},
+        {"sku": "S4", "quantity": True, "price": 4111111111111111.0},
+        {"sku": "S5", "quantity": 2, "price": 19.99},
+    ]
+    reference, _ = memory_client()
+    expected = [full_pipeline(reference, payload) for payload in payloads]
+    for payload in payloads:
+        client.track("add_to_cart", payload)
+    sent = [event.to_wire(metadata=False) for event in transport.events]
+    assert sent == [wire for wire in expected if not isinstance(wire, tuple)]
+    assert client.stats().dropped == {"invalid_payload": 1}  # the NaN
+    assert client.stats().redacted == 2  # the card in a string, and the card as a float
+
+
+def test_the_same_keys_in_another_order_are_sent_in_the_callers_order() -> None:
+    client, transport = memory_client()
+    client.track("add_to_cart", {"sku": "S1", "quantity": 2, "price": 19.99})
+    client.track("add_to_cart", {"price": 4111111111111111, "sku": "S2", "quantity": 3})
+    assert [list(event.payload) for event in transport.events] == [
+        ["sku", "quantity", "price"],
+        ["price", "sku", "quantity"],
+    ]
+    assert transport.events[1].payload["price"] == "[REDACTED]"  # a card under a plain key
+
+
+def test_a_dict_changed_after_track_returns_leaves_the_event_as_it_was() -> None:
+    client, transport = memory_client()
+    payload: dict[str, Any] = {"sku": "S1", "quantity": 2}
+    for _ in range(2):  # the first call builds the plan, the second takes it
+        event = client.track("add_to_cart", payload)
+        assert event is not None and event.payload is not payload
+        payload["quantity"] = 4111111111111111
+        payload["extra"] = "x"
+        assert event.payload == {"sku": "S1", "quantity": 2}
+        del payload["extra"]
+        payload["quantity"] = 2
+    assert [event.payload for event in transport.events] == [{"sku": "S1", "quantity": 2}] * 2
+
+
+@pytest.mark.parametrize(
+    "price",
+    [1e12, math.nextafter(1e12, 0), 1e19, math.nextafter(1e19, 0), -1e12, -1e19, -math.inf],
+    ids=repr,
+)
+def test_floats_at_the_card_range_bounds_get_the_full_pipelines_result(price: float) -> None:
+    client, _ = memory_client()
+    client.track("add_to_cart", {"sku": "S1", "price": 19.99})  # the plan is built here
+    expected = full_pipeline(memory_client()[0], {"sku": "S1", "price": price})
+    event = client.track("add_to_cart", {"sku": "S1", "price": price})
+    if isinstance(expected, tuple):
+        assert event is None and client.stats().dropped == {expected[2]: 1}
+    else:
+        assert event is not None and event.to_wire(metadata=False) == expected
+
+
+def test_a_device_from_identify_is_kept_on_a_planned_key_set() -> None:
+    client, transport = memory_client()
+    client.track("add_to_cart", {"sku": 1})
+    with weespin.identify(device_id="ws_device_7"):
+        client.track("add_to_cart", {"sku": 2})
+    client.track("add_to_cart", {"sku": 3})
+    assert [event.device_id for event in transport.events] == [None, "ws_device_7", None]
+    assert [event.user_id for event in transport.events] == [None] * 3
+
+
+def test_key_sets_past_the_bound_still_make_the_full_pipelines_events() -> None:
+    client, transport = memory_client()
+    card = "4111 1111 1111 1111"
+    payloads = [{f"filter_{i}": card if i % 7 == 0 else i} for i in range(2 * MAX_PLANS)]
+    for payload in payloads:
+        client.track("search", payload)
+    reference, _ = memory_client()
+    expected = [reference.prepare("search", payload).payload for payload in payloads]
+    assert [event.payload for event in transport.events] == expected

@@ -11,7 +11,7 @@ from . import _context
 from ._context import _EMPTY, _identity, _visitor
 from ._event import Event
 
-__all__ = ["build_event", "current_span"]
+__all__ = ["attach_trace", "build_event", "current_span"]
 
 
 def current_span() -> Any:
@@ -129,11 +129,17 @@ def build_event(
     event.timestamp = time()
     event.span = span
     if span is not None and trace_correlation:
-        context = span.get_span_context()
-        if context.trace_flags.sampled:
-            event._trace_id = context.trace_id
-            event._span_id = context.span_id
+        attach_trace(event, span)
     return event
+
+
+def attach_trace(event: Event, span: Any) -> None:
+    """Give ``event`` the trace and span ids of ``span`` when it is sampled (recorded by the
+    tracer); they are formatted by whoever reads them."""
+    context = span.get_span_context()
+    if context.trace_flags.sampled:
+        event._trace_id = context.trace_id
+        event._span_id = context.span_id
 
 
 _new_event = object.__new__

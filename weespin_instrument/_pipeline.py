@@ -11,12 +11,14 @@ The functions take the :class:`~._client.Client` first: the client binds them as
 from __future__ import annotations
 
 import sys
+from time import time
 from typing import TYPE_CHECKING, Any
 
 from . import _context
-from ._context import _visitor
+from ._context import _EMPTY, _identity, _visitor
 from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
-from ._enrich import build_event
+from ._enrich import _new_event, attach_trace, build_event, current_span
+from ._event import Event
 from ._reporting import ERROR, logger
 from ._validate import checked_name, validate_identities
 from .errors import ConfigurationError, InvalidEventError
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._client import Client
-    from ._event import Event
     from .transports import Transport
 
 __all__ = ["deliver", "emit", "emit_cleared", "emit_payload", "prepare", "send", "send_built"]
@@ -170,11 +171,27 @@ def emit_cleared(
     settings = client.settings
     if transport is None or settings.disabled or client._misconfigured is not None:
         return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
-    event = build_event(
-        name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
-    )
-    if event.user_id is not None or event.link_id is not None:  # the guard looks at them
-        return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
+    if _identity.get() is _EMPTY:
+        # build_event() for a call outside identify(), without its call: the call alone is a
+        # tenth of what is left of a tracked call here.
+        visitor = _visitor.get() if _context.visitors_seen else None
+        if span is _CURRENT_SPAN:
+            span = current_span()
+        event = _new_event(Event)
+        event.name = name
+        event.payload = payload
+        event.user_id = event.link_id = None
+        event.device_id = settings.device_id if visitor is None else visitor.device_id
+        event.timestamp = time()
+        event.span = span
+        if span is not None and settings.trace_correlation:
+            attach_trace(event, span)
+    else:
+        event = build_event(
+            name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
+        )
+        if event.user_id is not None or event.link_id is not None:  # the guard looks at them
+            return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
     next(client._tracked)
     if client._detour or (event.device_id is None and client._needs_api and _context.visitors_seen):
         return send(client, event, origin, transport)
