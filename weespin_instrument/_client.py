@@ -183,7 +183,6 @@ class Client:
 
     # The pipeline (see _pipeline.py): _pipeline is emit() with positional arguments.
     _pipeline = pipeline.emit
-    _emit_cleared = pipeline.emit_cleared
     _emit_payload = pipeline.emit_payload
     _prepare = pipeline.prepare
     _send = pipeline.send

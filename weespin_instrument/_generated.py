@@ -101,7 +101,7 @@ def generated_wrapper(func: Any, recipe: CallRecipe) -> Any:
         checks = _plan_checks(recipe)
         if checks is not None:  # values that pass need nothing more than enrich and send
             pipeline = (
-                f"_client._emit_cleared(_w_name, {{{fields}}}, _w_origin, _span) "
+                f"_client._emit_payload(_w_name, {{{fields}}}, _w_origin, _span, True) "
                 f"if _client._scrub.standard and {checks} else {pipeline}"
             )
         send = (

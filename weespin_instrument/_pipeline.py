@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from .transports import Transport
 
-__all__ = ["deliver", "emit", "emit_cleared", "emit_payload", "prepare", "send", "send_built"]
+__all__ = ["deliver", "emit", "emit_payload", "prepare", "send", "send_built"]
 
 #: ``checked=`` of a payload a call site's plan validated and cleared for the guard.
 _CLEARED = 2
@@ -137,36 +137,30 @@ def emit_payload(
     payload: object,
     origin: str | None = None,
     span: Any = _CURRENT_SPAN,
+    cleared: bool = False,
 ) -> Event | None:
     """:func:`emit` for a call that gives only a name and a payload (``track()`` without ids
     nor ``schema``): a plain dict is checked against the plan of its ``(name, *keys)`` (see
-    ``_plans.py``) and, when every value passes, only enrich and send are left."""
-    if type(payload) is dict and type(name) is str:
+    ``_plans.py``) and, when every value passes, only enrich and send are left. ``cleared``:
+    a call site's plan validated the payload and cleared it for the guard already (see
+    ``_generated._plan_checks``). Anything unusual (a transport not started yet, ids from
+    identify() that the guard must see) takes :func:`emit`."""
+    if not cleared:
+        if type(payload) is not dict or type(name) is not str:
+            return emit(client, name, payload, None, None, None, origin, span)
         # A copy first, in C and atomic: another thread may be changing the caller's dict.
-        flat = payload.copy()
+        payload = payload.copy()
         plans = client._plans
         if span is _CURRENT_SPAN and "opentelemetry.trace" not in sys.modules:
             span = None  # what current_span() says then, without the call
         check = plans.first.get(name)
-        if check is not None and check(flat):
-            return emit_cleared(client, name, flat, origin, span)
-        try:  # another key set of this name, or a value its check did not clear
-            check = plans.check_for(name, flat)
-        except Exception:  # a key's own __hash__ or __eq__ raised: the full way says what
-            check = None
-        if check is not None and check(flat):
-            return emit_cleared(client, name, flat, origin, span)
-        payload = flat
-    return emit(client, name, payload, None, None, None, origin, span)
-
-
-def emit_cleared(
-    client: Client, name: str, payload: dict[str, Any], origin: str | None, span: Any
-) -> Event | None:
-    """:func:`emit` for a payload its call site's plan validated and cleared for the guard
-    (see ``_decorators._plan_checks``): only enrich and send are left. Anything unusual (a
-    transport not started yet, ids from identify() that the guard must see) takes :func:`emit`.
-    """
+        if check is None or not check(payload):
+            try:  # another key set of this name, or a value its check did not clear
+                check = plans.check_for(name, payload)
+            except Exception:  # a key's own __hash__ or __eq__ raised: the full way says what
+                check = None
+            if check is None or not check(payload):
+                return emit(client, name, payload, None, None, None, origin, span)
     transport = client._transport
     settings = client.settings
     if transport is None or settings.disabled or client._misconfigured is not None:
@@ -178,8 +172,8 @@ def emit_cleared(
         if span is _CURRENT_SPAN:
             span = current_span()
         event = _new_event(Event)
-        event.name = name
-        event.payload = payload
+        event.name = name  # type: ignore[assignment]  # a str: checked above or by the site
+        event.payload = payload  # type: ignore[assignment]  # the same: a plain dict
         event.user_id = event.link_id = None
         event.device_id = settings.device_id if visitor is None else visitor.device_id
         event.timestamp = time()
@@ -188,8 +182,9 @@ def emit_cleared(
             attach_trace(event, span)
     else:
         event = build_event(
-            name, payload, None, None, None, settings.device_id, settings.trace_correlation, span
-        )
+            name,  # type: ignore[arg-type]
+            payload, None, None, None, settings.device_id, settings.trace_correlation, span,
+        )  # fmt: skip
         if event.user_id is not None or event.link_id is not None:  # the guard looks at them
             return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
     next(client._tracked)
