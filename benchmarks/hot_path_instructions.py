@@ -13,21 +13,24 @@ The payload has 3 fields read from bare parameters. Peers (the ``[bench]`` extra
 OpenTelemetry SDK span with one event goes to a tracer provider with no exporter.
 
 The idle-sender row is different: a real sender delivers each call to a local collector
-and goes idle before the next call, so each call pays the wake-up. Counting a whole run
-and subtracting a run without the calls leaves too much noise for so few calls (the set-up
-alone varies by ~100,000 instructions from run to run, with the hash seed), so instead
-callgrind counts only inside the calls: each runs in ``contextvars.Context.run`` and
-``--collect-atstart=no --toggle-collect=context_run`` counts the caller's thread there
-and nowhere else (a thread's toggle is its own). A baseline run with an empty function in
-place of the call takes off what ``Context.run`` costs by itself. Before each call the
-script waits, uncounted, until the sender said it is idle and, where the kernel tells
-(``/proc/self/task/<tid>/wchan``), its thread sleeps in epoll; it counts the wake-up bytes
-the sender reads, and a run only counts if there was exactly one per call (and none in the
-baseline). What a call may pay beyond the wake-up itself stays in: a garbage collection
-it triggers, waiting for the GIL the sender took meanwhile. The row is the median of
-``IDLE_RUNS`` runs of ``IDLE_CALLS`` calls each (``--calls`` does not apply to it),
-printed with each run's figure. Needs ``valgrind`` (Debian:
-``apt-get install valgrind``); takes a few minutes.
+and goes idle before the next call, so each call pays the wake-up. Counting whole runs and
+subtracting a run without the calls does not work for so few calls: the set-up's count
+moves by up to ~700,000 instructions from run to run (string-keyed dict lookups, whose
+probe lengths follow the process's hash seed), several thousand per call. So callgrind
+counts only inside the calls: each runs in ``contextvars.Context.run``, and
+``--collect-atstart=no --toggle-collect=context_run`` counts the caller's thread in there
+and nowhere else (each thread toggles its own counting). A baseline run with an empty
+function in place of the call takes off what ``Context.run`` costs by itself. Before each
+call the script waits, uncounted, until the sender said it is idle and, where the kernel
+tells (``/proc/self/task/<tid>/wchan``), its thread sleeps in epoll. It counts the
+wake-up bytes the sender reads: a run counts only with exactly one per call (a call that
+finds the sender idle writes one; nothing else writes meanwhile), the baseline only with
+none. Whatever else a call pays stays in: the GIL released and taken back around the
+wake-up's ``send``, waiting for it if the sender took it meanwhile, a garbage collection
+the call triggers. The row is the median of ``IDLE_RUNS`` runs of ``IDLE_CALLS`` calls
+(``--calls`` does not apply to it), printed with each run's figure; ``--rows idle``
+runs it alone. Needs ``valgrind`` (Debian: ``apt-get install valgrind``); takes a few
+minutes.
 
     python benchmarks/hot_path_instructions.py [--calls 4000] [--rows track,tracked]
 """
