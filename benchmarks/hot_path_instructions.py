@@ -188,6 +188,7 @@ IDLE_CALLS, IDLE_RUNS = 200, 5
 #: Each counted call runs inside this C function, ``contextvars.Context.run``, and callgrind
 #: counts the caller's thread only in there (``--toggle-collect``): the set-up, the warm-up
 #: and the waits between calls are not counted at all, so their noise cannot reach the row.
+#: (Nothing on the caller's path calls ``Context.run``: a nested call would toggle back off.)
 IDLE_COUNTED_IN = "context_run"
 
 IDLE_SCRIPT = (
