@@ -40,10 +40,6 @@ PACKAGE = Path(weespin_instrument.__file__).parent
 NOT_EXPORTED = {
     # pytest finds a plugin's hooks by these names: they cannot have an underscore.
     "weespin_instrument.testing": {"pytest_addoption", "pytest_configure", "pytest_unconfigure"},
-    # Helpers other modules of the package share (candidates for a leading underscore).
-    "weespin_instrument.celery": {"identity_from", "identity_headers"},
-    "weespin_instrument.devices": {"DEVICE_INIT_FAILED"},
-    "weespin_instrument.errors": {"key_suffix", "redact_key"},
 }
 
 

@@ -86,7 +86,7 @@ def test_an_echoed_request_never_puts_the_key_in_reports(echo: EchoServer, trans
 
 
 def test_a_message_built_from_the_http_librarys_exception_hides_the_key() -> None:
-    from weespin_instrument.errors import redact_key
+    from weespin_instrument._api_key import redact_key
 
     text = f"Illegal header value {KEY.encode()!r}; sent {json.dumps(KEY)} to /e?k={KEY}"
     assert "TOPSECRET" not in redact_key(text, KEY)

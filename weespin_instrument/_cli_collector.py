@@ -14,8 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ._api_key import key_suffix
 from ._cli_keys import api_key as _api_key
-from .errors import ConfigurationError, key_suffix
+from .errors import ConfigurationError
 
 __all__ = [
     "ENV_COLLECTOR_API_KEY",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import _lifecycle as lifecycle
 from . import _pipeline as pipeline
@@ -30,7 +30,30 @@ if TYPE_CHECKING:
     from ._config import Options
     from ._event import Event
 
-__all__ = ["TRANSPORT_NAMES", "Client"]
+__all__ = ["TRANSPORT_NAMES", "Client", "EventFields"]
+
+
+class EventFields(TypedDict, total=False):
+    """The keywords of :meth:`Client.emit` and :meth:`Client.prepare`, all optional.
+
+    ``user_id``, ``link_id``, ``device_id``: the event's identity (default: the current
+    :func:`~weespin_instrument.identify` scope's, then the client's device). ``origin`` names
+    the instrumented function, for error messages and logs. ``span``: the OpenTelemetry span
+    current when the tracked call started (default: the current one now). ``schema``: a
+    pydantic model the payload is validated and coerced through before the API's rules.
+
+    Example::
+
+        fields: EventFields = {"user_id": "u_42", "origin": "checkout()"}
+        client.emit("purchase", {"amount": 19.99}, **fields)
+    """
+
+    user_id: object
+    link_id: object
+    device_id: object
+    origin: str | None
+    span: Any
+    schema: type[BaseModel] | None
 
 
 class Client:
@@ -121,23 +144,17 @@ class Client:
         )
 
     def emit(
-        self,
-        name: object,
-        payload: Mapping[str, Any] | None,
-        *,
-        user_id: object = None,
-        link_id: object = None,
-        device_id: object = None,
-        origin: str | None = None,
-        span: Any = _CURRENT_SPAN,
-        schema: type[BaseModel] | None = None,
+        self, name: object, payload: Mapping[str, Any] | None, **fields: Unpack[EventFields]
     ) -> Event | None:
         """The pipeline behind every tracked call: :meth:`prepare` the event, then send it.
 
-        ``origin`` names the instrumented function, for error messages and logs; ``span``
-        is the OpenTelemetry span current when the tracked call started (default: now).
+        ``fields``: see :class:`EventFields`.
+
+        Example::
+
+            client.emit("purchase", {"amount": 19.99}, user_id="u_42", origin="checkout()")
         """
-        return self._pipeline(name, payload, user_id, link_id, device_id, origin, span, schema)
+        return self._pipeline(name, payload, **fields)
 
     def send(
         self, event: Event, *, origin: str | None = None, transport: Transport | None = None
@@ -171,24 +188,19 @@ class Client:
     _deliver = pipeline.deliver
 
     def prepare(
-        self,
-        name: object,
-        payload: Mapping[str, Any] | None,
-        *,
-        user_id: object = None,
-        link_id: object = None,
-        device_id: object = None,
-        origin: str | None = None,
-        span: Any = _CURRENT_SPAN,
-        schema: type[BaseModel] | None = None,
+        self, name: object, payload: Mapping[str, Any] | None, **fields: Unpack[EventFields]
     ) -> Event:
         """Extract, validate, enrich and scrub, without sending: the event :meth:`emit` sends.
 
         Raises :class:`InvalidEventError` whatever the mode; nothing is counted. For code that
-        delivers events itself (the OpenTelemetry bridge does). ``schema`` (a pydantic model)
-        validates and coerces the payload before the API's rules.
+        delivers events itself (the OpenTelemetry bridge does). ``fields``: see
+        :class:`EventFields`.
+
+        Example::
+
+            event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
         """
-        return self._prepare(name, payload, user_id, link_id, device_id, origin, span, schema)
+        return self._prepare(name, payload, **fields)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every event tracked so far has left; ``True`` if all did in time.

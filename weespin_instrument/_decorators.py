@@ -61,21 +61,59 @@ def _callable_kind(func: Any) -> Any:
     return call if call is not None else target
 
 
+class _Finishing:
+    """Tracks a wrapped call's event when its ``with`` block ends; the block's exception passes.
+
+    Returned: the event of ``result``. Raised an ``Exception``: its event when the recipe
+    tracks errors. A generator closed early (``closes=True``): its ``closed`` event. The
+    other exceptions (``KeyboardInterrupt``...) track nothing.
+    """
+
+    __slots__ = ("closes", "emit", "result", "span", "started", "track_errors")
+
+    def __init__(
+        self,
+        recipe: CallRecipe,
+        client: Client,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        closes: bool = False,
+    ) -> None:
+        self.emit = functools.partial(recipe.emit, client, instance, args, kwargs)
+        self.track_errors = recipe.track_errors
+        self.closes = closes
+        #: What the block returned (set by the block).
+        self.result: Any = None
+        self.span = current_span()
+        self.started = perf_counter() if recipe.timing else 0.0
+
+    def __enter__(self) -> _Finishing:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if kind is None:
+            outcome = RETURNED
+        elif self.closes and issubclass(kind, GeneratorExit):
+            outcome, error = CLOSED, None
+        elif issubclass(kind, Exception) and self.track_errors:
+            outcome = RAISED
+        else:
+            return
+        self.emit(self.result, error, self.started, outcome, self.span)
+
+
 def _sync_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return wrapped(*args, **kwargs)
-        span = current_span()
-        started = perf_counter() if recipe.timing else 0.0
-        try:
-            result = wrapped(*args, **kwargs)
-        except Exception as exc:
-            if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, RAISED, span)
-            raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, RETURNED, span)
-        return result
+        with _Finishing(recipe, client, instance, args, kwargs) as call:
+            call.result = wrapped(*args, **kwargs)
+        return call.result
 
     return wrapper
 
@@ -87,16 +125,9 @@ def _async_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
         client = recipe.client or _facade._default or get_client()
         if client.settings.disabled:
             return await wrapped(*args, **kwargs)
-        span = current_span()
-        started = perf_counter() if recipe.timing else 0.0
-        try:
-            result = await wrapped(*args, **kwargs)
-        except Exception as exc:
-            if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, RAISED, span)
-            raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, RETURNED, span)
-        return result
+        with _Finishing(recipe, client, instance, args, kwargs) as call:
+            call.result = await wrapped(*args, **kwargs)
+        return call.result
 
     return wrapper
 
@@ -121,19 +152,9 @@ def _generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Generator[Any, Any, Any]:
-        span = current_span()
-        started = perf_counter() if recipe.timing else 0.0
-        try:
-            result = yield from generator
-        except GeneratorExit:
-            recipe.emit(client, instance, args, kwargs, None, None, started, CLOSED, span)
-            raise
-        except Exception as exc:
-            if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, RAISED, span)
-            raise
-        recipe.emit(client, instance, args, kwargs, result, None, started, RETURNED, span)
-        return result
+        with _Finishing(recipe, client, instance, args, kwargs, closes=True) as call:
+            call.result = yield from generator
+        return call.result
 
     return _driving(recipe, run)
 
@@ -146,38 +167,27 @@ def _async_generator_wrapper(recipe: CallRecipe) -> Callable[..., Any]:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> AsyncGenerator[Any, Any]:
-        span = current_span()
-        started = perf_counter() if recipe.timing else 0.0
-        try:
+        with _Finishing(recipe, client, instance, args, kwargs, closes=True):
             try:
                 value = await agen.__anext__()
             except StopAsyncIteration:
-                pass
-            else:
-                while True:
+                return
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown:
                     try:
-                        sent = yield value
-                    except GeneratorExit:
-                        await agen.aclose()
-                        raise
-                    except BaseException as thrown:
-                        try:
-                            value = await agen.athrow(thrown)
-                        except StopAsyncIteration:
-                            break
-                    else:
-                        try:
-                            value = await agen.asend(sent)
-                        except StopAsyncIteration:
-                            break
-        except GeneratorExit:
-            recipe.emit(client, instance, args, kwargs, None, None, started, CLOSED, span)
-            raise
-        except Exception as exc:
-            if recipe.track_errors:
-                recipe.emit(client, instance, args, kwargs, None, exc, started, RAISED, span)
-            raise
-        recipe.emit(client, instance, args, kwargs, None, None, started, RETURNED, span)
+                        value = await agen.athrow(thrown)
+                    except StopAsyncIteration:
+                        return
+                else:
+                    try:
+                        value = await agen.asend(sent)
+                    except StopAsyncIteration:
+                        return
 
     return _driving(recipe, run)
 

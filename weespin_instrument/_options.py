@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._api_key import key_suffix
 from ._choices import OVERFLOW_POLICIES, OverflowPolicy, SensitiveDataPolicy, listed
 from ._environment import (
     ENV_ALLOW_INSECURE_HTTP,
@@ -26,7 +27,7 @@ from ._environment import (
     ENV_OUTBOX,
 )
 from ._scrub import Scrubber
-from .errors import ConfigurationError, key_suffix
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ._device import DeviceStore

@@ -62,18 +62,18 @@ def uninstall() -> None:
     signals.task_postrun.disconnect(dispatch_uid=_UID)
 
 
-def identity_headers(identity: Identity) -> dict[str, str]:
+def _identity_headers(identity: Identity) -> dict[str, str]:
     """The message headers that carry ``identity`` to the worker.
 
     Example::
 
-        identity_headers(Identity(user_id="u_42"))  # {'weespin_user_id': 'u_42'}
+        _identity_headers(Identity(user_id="u_42"))  # {'weespin_user_id': 'u_42'}
     """
     fields = identity._asdict()
     return {header: fields[name] for header, name in HEADERS.items() if fields[name] is not None}
 
 
-def identity_from(request: Any) -> Identity:
+def _identity_from(request: Any) -> Identity:
     """The identity a task's request (``task.request``) carries in its headers."""
     found: dict[str, str] = {}
     headers = getattr(request, "headers", None) or {}
@@ -87,7 +87,7 @@ def identity_from(request: Any) -> Identity:
 def _on_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
     try:
         if headers is not None:
-            for header, value in identity_headers(current_identity()).items():
+            for header, value in _identity_headers(current_identity()).items():
                 headers.setdefault(header, value)
     except Exception:  # enqueuing never fails because of us
         logger.exception("weespin: could not add the identity to a Celery task's headers")
@@ -97,7 +97,7 @@ def _on_task_start(task_id: str | None = None, task: Any = None, **_: Any) -> No
     if task_id is None or task is None:
         return
     try:
-        identity = identity_from(task.request)
+        identity = _identity_from(task.request)
         if identity == Identity():
             return
         stack = contextlib.ExitStack()

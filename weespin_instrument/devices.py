@@ -41,7 +41,7 @@ __all__ = ["VisitorDevice", "new_device_id", "new_device_id_async"]
 
 _ASYNC_API = "weespin_instrument.transports._aio"
 #: The reason counted for events whose visitor's device could not be initialized.
-DEVICE_INIT_FAILED = "device_init_failed"
+_DEVICE_INIT_FAILED = "device_init_failed"
 
 
 def _settings_of(client: Client | None) -> Settings:
@@ -171,7 +171,7 @@ class VisitorDevice:
             event.device_id = device_id
             client._deliver(event, origin)
         elif error is not None:
-            client.reporter.dropped(DEVICE_INIT_FAILED, event=event, error=error, origin=origin)
+            client.reporter.dropped(_DEVICE_INIT_FAILED, event=event, error=error, origin=origin)
         elif start:
             self._start((self._client or client).settings)
 
@@ -257,7 +257,7 @@ class VisitorDevice:
                     client._deliver(event, origin)
                 else:
                     client.reporter.dropped(
-                        DEVICE_INIT_FAILED, event=event, error=error, origin=origin
+                        _DEVICE_INIT_FAILED, event=event, error=error, origin=origin
                     )
             except Exception:  # strict mode raising from a thread nobody waits on
                 logger.exception("weespin: delivering a visitor's event failed")

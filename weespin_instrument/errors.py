@@ -28,42 +28,6 @@ __all__ = [
 ]
 
 
-def key_suffix(api_key: str | None) -> str:
-    """Show an API key the only way it is ever shown: its last 4 characters.
-
-    >>> key_suffix("wsk_live_0123456789abcd")
-    '…abcd'
-    """
-    if not api_key:
-        return "<not set>"
-    return "…" + api_key[-4:] if len(api_key) > 8 else "…" + "*" * min(len(api_key), 4)
-
-
-def redact_key(text: str, api_key: str | None) -> str:
-    """``text`` with the API key replaced by its suffix, in every form a server or an HTTP
-    library may write it: as is, JSON-escaped, percent-encoded, or in a ``repr``.
-
-    For response bodies (a server may echo the request) and messages built from an HTTP
-    library's exception text.
-
-    >>> redact_key('{"headers": {"Authorization": "wsk_live_0123456789abcd"}}',
-    ...            "wsk_live_0123456789abcd")
-    '{"headers": {"Authorization": "…abcd"}}'
-    """
-    if not api_key or not text:
-        return text
-    import json
-    from urllib.parse import quote
-
-    shown = key_suffix(api_key)
-    forms = {api_key, json.dumps(api_key)[1:-1], quote(api_key, safe=""), repr(api_key)[1:-1]}
-    forms |= {repr(api_key.encode(errors="replace"))[2:-1]}
-    for form in sorted(forms, key=len, reverse=True):
-        if form:
-            text = text.replace(form, shown)
-    return text
-
-
 class WeespinError(Exception):
     """Base class of every error of this library.
 
@@ -145,39 +109,12 @@ class AuthenticationError(APIError):
     """
 
 
-class RateLimitedError(APIError):
-    """The API answered 429. ``retry_after`` holds its ``Retry-After``, in seconds, if any.
-
-    Example::
-
-        except RateLimitedError as exc:
-            time.sleep(exc.retry_after or 1.0)
-    """
+class _RetriedAnswer(APIError):
+    """An answer worth trying again, after the server's ``Retry-After`` (seconds) if it gave one."""
 
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = 429,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, body=body)
-        self.retry_after = retry_after
-
-
-class ServerError(APIError):
-    """The API failed on its side (5xx) or timed the request out (408). Retried.
-
-    Example::
-
-        except ServerError as exc:
-            print(exc.status_code)  # 503
-    """
-
-    retryable = True
+    #: ``status_code`` when none is given.
+    _default_status: int | None = None
 
     def __init__(
         self,
@@ -187,8 +124,33 @@ class ServerError(APIError):
         body: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, status_code=status_code, body=body)
+        status = self._default_status if status_code is None else status_code
+        super().__init__(message, status_code=status, body=body)
         self.retry_after = retry_after
+
+
+class RateLimitedError(_RetriedAnswer):
+    """The API answered 429. ``retry_after`` holds its ``Retry-After``, in seconds, if any.
+
+    Example::
+
+        except RateLimitedError as exc:
+            time.sleep(exc.retry_after or 1.0)
+    """
+
+    _default_status = 429
+
+
+class ServerError(_RetriedAnswer):
+    """The API failed on its side (5xx) or timed the request out (408). Retried.
+
+    ``retry_after`` holds its ``Retry-After``, in seconds, if any.
+
+    Example::
+
+        except ServerError as exc:
+            print(exc.status_code)  # 503
+    """
 
 
 class RejectedError(APIError):

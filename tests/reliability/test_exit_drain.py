@@ -67,6 +67,41 @@ def test_a_dead_api_at_exit_is_reported_within_the_deadline(python: PythonRunner
     assert KEY not in err
 
 
+#: Makes the sender thread's first import of aiohttp take 1.8 s: a busy machine, a slow disk.
+SLOW_ENGINE_IMPORT = """
+import importlib.abc, sys, time
+
+class SlowAiohttp(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "aiohttp":
+            time.sleep(1.8)
+        return None
+
+sys.meta_path.insert(0, SlowAiohttp())
+"""
+
+
+def test_events_of_a_sender_still_starting_at_exit_are_reported_not_lost_silently(
+    python: PythonRunner,
+) -> None:
+    # The exit drain waits exit_timeout plus a grace for the sender to start; a sender that
+    # starts after that must not take the events the drain is about to report.
+    process = python(
+        SLOW_ENGINE_IMPORT
+        + f"""
+import weespin_instrument as weespin
+weespin.configure(
+    api_key={KEY!r}, base_url="http://127.0.0.1:{free_port()}", device_id="ws_1", exit_timeout=0.5
+)
+for n in range(5):
+    weespin.track("open_app", {{"n": n}})
+"""
+    )
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "weespin: exiting with 5 event(s) not delivered after 0.5 s" in err, err
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_that_exits_normally_delivers_its_own_events(
     collector: Collector, python: PythonRunner

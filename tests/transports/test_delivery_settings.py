@@ -10,7 +10,7 @@ import pytest
 
 from weespin_instrument import Client, ConfigurationError, Settings
 from weespin_instrument.collector import Collector
-from weespin_instrument.transports import BackgroundTransport
+from weespin_instrument.transports import BackgroundTransport, HttpTransport
 
 
 def test_client_settings_reach_the_background_transport(tmp_path: Path) -> None:
@@ -131,3 +131,19 @@ def test_a_bad_max_event_age_is_refused_with_the_fix(value: object) -> None:
         "configure(max_event_age=...) or WEESPIN_MAX_EVENT_AGE to e.g. 600, or to math.inf "
         "for no limit."
     )
+
+
+@pytest.mark.parametrize("transport_type", [BackgroundTransport, HttpTransport])
+def test_options_given_with_whole_settings_go_over_them(transport_type: type[Any]) -> None:
+    settings = Settings.resolve(api_key="k", base_url="http://127.0.0.1:8765", timeout=5.0)
+    transport = transport_type(settings=settings, timeout=1.0, max_attempts=2)
+    assert (transport.settings.timeout, transport.settings.max_attempts) == (1.0, 2)
+    assert transport.settings.base_url == "http://127.0.0.1:8765"
+    transport.close()
+
+
+@pytest.mark.parametrize("transport_type", [BackgroundTransport, HttpTransport])
+def test_a_bad_option_given_with_whole_settings_is_refused(transport_type: type[Any]) -> None:
+    settings = Settings.resolve(api_key="k")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        transport_type(settings=settings, timeout=-1.0)

@@ -8,7 +8,7 @@ import pytest
 from _celery import celery_client, celery_worker, redis_server
 
 import weespin_instrument as weespin
-from weespin_instrument.celery import identity_from, identity_headers
+from weespin_instrument.celery import _identity_from, _identity_headers
 from weespin_instrument.collector import Collector
 from weespin_instrument.context import Identity, current_identity
 
@@ -18,15 +18,15 @@ pytest.importorskip("celery")
 
 
 def test_the_identity_travels_as_two_headers_and_back() -> None:
-    headers = identity_headers(Identity(user_id="u_1", link_id="lnk_1", device_id="ws_web"))
+    headers = _identity_headers(Identity(user_id="u_1", link_id="lnk_1", device_id="ws_web"))
     assert headers == {"weespin_user_id": "u_1", "weespin_link_id": "lnk_1"}
 
     class Request:
         def __init__(self, headers: dict[str, str]) -> None:
             self.headers = headers
 
-    assert identity_from(Request(headers)) == Identity(user_id="u_1", link_id="lnk_1")
-    assert identity_from(Request({})) == Identity()
+    assert _identity_from(Request(headers)) == Identity(user_id="u_1", link_id="lnk_1")
+    assert _identity_from(Request({})) == Identity()
 
 
 def test_an_eager_task_runs_inside_the_enqueuers_identity(
@@ -45,7 +45,7 @@ def test_an_eager_task_runs_inside_the_enqueuers_identity(
         seen.append(current_identity())
 
     weespin_instrument.celery.install()
-    job.apply(headers=identity_headers(Identity(user_id="u_9")))
+    job.apply(headers=_identity_headers(Identity(user_id="u_9")))
     assert seen == [Identity(user_id="u_9")]
     assert current_identity() == Identity()  # restored after the task
 

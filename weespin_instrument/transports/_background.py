@@ -196,7 +196,9 @@ class BackgroundTransport(BaseTransport):
         stopped = True
         if thread is not None:
             left = 0.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            self._ready.wait(left + _STOP_GRACE)  # a sender still starting: let it start
+            if not self._ready.wait(left + _STOP_GRACE):  # a sender still starting: let it
+                with self._start_lock:
+                    self._abandoned = True  # too late: it must not take what we count now
             if self._sender is not None:
                 self._sender.stop()
             thread.join(left + _STOP_GRACE)
@@ -223,7 +225,9 @@ class BackgroundTransport(BaseTransport):
         self._sender: Sender | None = None  # set by the sender thread once it runs
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._start_lock = threading.Lock()
+        #: close() gave up waiting for the sender to start: it must not start any more.
+        self._abandoned = False
+        self._start_lock: threading.Lock = threading.Lock()
         self._flush_lock = threading.Lock()
 
     def _after_fork(self) -> None:
@@ -265,14 +269,18 @@ class BackgroundTransport(BaseTransport):
         # Until _ready is set, a fork waits (see _before_fork): a child forked while this
         # thread holds an import lock would deadlock on its first import of the same module.
         try:
-            sender = _new_sender(self, inbox)
+            from . import _engine  # noqa: F401 - the slow part: asyncio and aiohttp load here
+
+            with self._start_lock:
+                sender = None if self._abandoned else _new_sender(self, inbox)
+                self._sender = sender
         except Exception:
             logging.getLogger("weespin_instrument").exception("weespin: the sender cannot start")
             self._ready.set()
             return
-        self._sender = sender
         self._ready.set()
-        sender.run()
+        if sender is not None:
+            sender.run()
 
     def _in_sender_thread(self) -> bool:
         thread = self._thread

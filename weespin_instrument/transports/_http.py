@@ -60,8 +60,7 @@ class HttpTransport(BaseTransport):
     ) -> None:
         super().__init__()
         #: Options given here, kept over the settings of a client that adopts this transport.
-        #: With whole ``settings`` the options are not used.
-        settings, self._given = settings_from(settings, {} if settings is not None else options)
+        settings, self._given = settings_from(settings, options)
         self._http_client = http_client
         self._sent_any = False
         #: Set by ``close()``: a retry wait ends at once.

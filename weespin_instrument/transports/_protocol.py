@@ -22,19 +22,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import errors
+from .._api_key import key_suffix, redact_key
 from .._config import ENV_API_KEY
 from .._version import __version__
-from ..errors import (
-    AuthenticationError,
-    ConfigurationError,
-    DeliveryError,
-    RateLimitedError,
-    RejectedError,
-    ServerError,
-    WeespinError,
-    key_suffix,
-    redact_key,
-)
 from ._retry import parse_retry_after
 
 if TYPE_CHECKING:
@@ -71,7 +62,7 @@ _to_json = json.JSONEncoder(separators=(",", ":")).encode
 def require_api_key(settings: Settings) -> str:
     """The API key of ``settings``, or a :class:`ConfigurationError` saying how to set one."""
     if not settings.api_key:
-        raise ConfigurationError(
+        raise errors.ConfigurationError(
             f"no Weespin API key: set {ENV_API_KEY} or call configure(api_key=...)."
         )
     return settings.api_key
@@ -128,7 +119,7 @@ def error_for_response(
     api_key: str | None,
     retry_after: str | None,
     location: str | None = None,
-) -> WeespinError | None:
+) -> errors.WeespinError | None:
     """The typed error an HTTP answer means, or ``None`` for a success (2xx).
 
     401/403 is :class:`AuthenticationError`, 429 :class:`RateLimitedError`, 408 and 5xx
@@ -147,14 +138,14 @@ def error_for_response(
     where = f"{status} on {method_path}"
     if 300 <= status < 400:
         path = method_path.partition(" ")[2]
-        return RejectedError(
+        return errors.RejectedError(
             f"the Weespin API answered a redirect ({where}) to {location or 'nowhere'}; "
             f"redirects of a POST are not followed: {redirect_hint(location, path)}.",
             status_code=status,
             body=body,
         )
     if status in (401, 403):
-        return AuthenticationError(
+        return errors.AuthenticationError(
             f"the Weespin API refused the API key {key_suffix(api_key)} ({where}). "
             f"Check {ENV_API_KEY} (or configure(api_key=...)): it must be this application's key "
             "from the Weespin dashboard (Application -> Configuration -> Integration).",
@@ -162,13 +153,13 @@ def error_for_response(
             body=body,
         )
     if status == 429:
-        return RateLimitedError(
+        return errors.RateLimitedError(
             f"the Weespin API is rate limiting this client ({where}).",
             body=body,
             retry_after=parse_retry_after(retry_after),
         )
     if status == 408 or status >= 500:
-        return ServerError(
+        return errors.ServerError(
             f"the Weespin API failed ({where}).",
             status_code=status,
             body=body,
@@ -179,7 +170,7 @@ def error_for_response(
         if status in (404, 405)
         else ""
     )
-    return RejectedError(
+    return errors.RejectedError(
         f"the Weespin API rejected the request ({where}): {body[:200] or 'no details'}.{hint}",
         status_code=status,
         body=body,
@@ -226,23 +217,23 @@ def read_device_id(text: str, *, path: str) -> str:
         device_id = None
     if not isinstance(device_id, str) or not device_id:
         start = " ".join(text[:80].split())
-        raise DeliveryError(
+        raise errors.DeliveryError(
             f"POST {path} answered without event.device_info.device_id (body starts "
             f"{start!r}); is base_url a Weespin API, or is a proxy or captive portal answering?"
         )
     return device_id
 
 
-def timed_out(path: str, error: BaseException) -> DeliveryError:
+def timed_out(path: str, error: BaseException) -> errors.DeliveryError:
     """The error of a request that got no (whole) answer in time: transient.
 
     >>> str(timed_out("/events", TimeoutError()))
     'POST /events timed out: TimeoutError'
     """
-    return DeliveryError(f"POST {path} timed out: {type(error).__name__}")
+    return errors.DeliveryError(f"POST {path} timed out: {type(error).__name__}")
 
 
-def request_failed(path: str, error: BaseException, *, api_key: str | None) -> DeliveryError:
+def request_failed(path: str, error: BaseException, *, api_key: str | None) -> errors.DeliveryError:
     """The error of a request that failed before an answer (refused, reset): transient.
 
     The HTTP library's message is kept, without the key.
@@ -251,4 +242,4 @@ def request_failed(path: str, error: BaseException, *, api_key: str | None) -> D
     'POST /events failed: ConnectionResetError: reset by peer'
     """
     detail = redact_key(str(error), api_key)
-    return DeliveryError(f"POST {path} failed: {type(error).__name__}: {detail}")
+    return errors.DeliveryError(f"POST {path} failed: {type(error).__name__}: {detail}")
