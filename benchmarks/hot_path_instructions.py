@@ -318,7 +318,8 @@ def main() -> None:
         wanted = [row for row in wanted if row.startswith(prefixes)]
     loop = per_call("loop", options.calls) if wanted else 0.0  # the idle row needs no loop
     print(f"instructions per call, caller's thread only, callgrind, {options.calls} calls a row,")
-    print(f"net of the loop ({loop:,.0f}); python {sys.version.split()[0]}")
+    net_of = f"net of the loop ({loop:,.0f})" if wanted else "the idle row alone"
+    print(f"{net_of}; python {sys.version.split()[0]}")
     print(f"{'':46}{'net':>10}{'target':>10}")
     for row in wanted:
         net = per_call(row, options.calls) - loop
