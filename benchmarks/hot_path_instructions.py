@@ -13,9 +13,24 @@ The payload has 3 fields read from bare parameters. Peers (the ``[bench]`` extra
 OpenTelemetry SDK span with one event goes to a tracer provider with no exporter.
 
 The idle-sender row is different: a real sender delivers each call to a local collector
-and goes idle before the next call, so each call pays the wake-up; it is net of a run with
-the same pauses and no calls. Needs ``valgrind`` (Debian: ``apt-get install valgrind``);
-takes a few minutes.
+and goes idle before the next call, so each call pays the wake-up. Counting whole runs and
+subtracting a run without the calls does not work for so few calls: the set-up's count
+moves by up to ~700,000 instructions from run to run (string-keyed dict lookups, whose
+probe lengths follow the process's hash seed), several thousand per call. So callgrind
+counts only inside the calls: each runs in ``contextvars.Context.run``, and
+``--collect-atstart=no --toggle-collect=context_run`` counts the caller's thread in there
+and nowhere else (each thread toggles its own counting). A baseline run with an empty
+function in place of the call takes off what ``Context.run`` costs by itself. Before each
+call the script waits, uncounted, until the sender said it is idle and, where the kernel
+tells (``/proc/self/task/<tid>/wchan``), its thread sleeps in epoll. It counts the
+wake-up bytes the sender reads: a run counts only with exactly one per call (a call that
+finds the sender idle writes one; nothing else writes meanwhile), the baseline only with
+none. Whatever else a call pays stays in: the GIL released and taken back around the
+wake-up's ``send``, waiting for it if the sender took it meanwhile, a garbage collection
+the call triggers. The row is the median of ``IDLE_RUNS`` runs of ``IDLE_CALLS`` calls
+(``--calls`` does not apply to it), printed with each run's figure; ``--rows idle``
+runs it alone. Needs ``valgrind`` (Debian: ``apt-get install valgrind``); takes a few
+minutes.
 
     python benchmarks/hot_path_instructions.py [--calls 4000] [--rows track,tracked]
 """
@@ -27,9 +42,11 @@ import glob
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 PRELUDE = """
@@ -121,8 +138,14 @@ def script(row: str, calls: int) -> str:
     )
 
 
-def instructions(code: str) -> int:
-    """Instructions of the main (caller's) thread running ``code``: other threads apart."""
+def instructions(
+    code: str, *, valgrind: Sequence[str] = (), args: Sequence[str] = ()
+) -> tuple[int, str]:
+    """Instructions of the main (caller's) thread running ``code``: other threads apart.
+
+    Also returns what ``code`` printed. ``valgrind``: more callgrind options; ``args``: the
+    program's ``sys.argv[1:]``.
+    """
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
         result = subprocess.run(
@@ -130,10 +153,12 @@ def instructions(code: str) -> int:
                 "valgrind",
                 "--tool=callgrind",
                 "--separate-threads=yes",
+                *valgrind,
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 "-c",
                 code,
+                *args,
             ],
             capture_output=True,
             text=True,
@@ -144,56 +169,139 @@ def instructions(code: str) -> int:
         with open(found[0]) as file:
             match = re.search(r"^(?:summary|totals): (\d+)", file.read(), re.MULTILINE)
         assert match, f"no totals in {found[0]}"
-        return int(match.group(1))
+        return int(match.group(1)), result.stdout.strip()
 
 
 def per_call(row: str, calls: int) -> float:
     """Instructions per call of ``row``, the loop included."""
     with ThreadPoolExecutor(2) as pool:
-        base, loaded = pool.map(lambda n: instructions(script(row, n)), (0, calls))
+        base, loaded = pool.map(lambda n: instructions(script(row, n))[0], (0, calls))
     return (loaded - base) / calls
 
 
 #: A decorated call into the default background transport that finds the sender idle (events
 #: trickling in: each call wakes it), delivering to a local collector for real.
-IDLE_ROW = "@track_event call, the sender idle"
+IDLE_ROW = "idle sender: @track_event call"
 IDLE_TARGET = 20_000
-#: Seconds between those calls (under valgrind a delivery takes tens of ms), and how many.
-IDLE_PAUSE, IDLE_CALLS = 0.15, 100
+#: Counted calls per run, and runs (the row is their median; the range is printed beside it).
+IDLE_CALLS, IDLE_RUNS = 200, 5
+#: Each counted call runs inside this C function, ``contextvars.Context.run``, and callgrind
+#: counts the caller's thread only in there (``--toggle-collect``): the set-up, the warm-up
+#: and the waits between calls are not counted at all, so their noise cannot reach the row.
+#: (Nothing on the caller's path calls ``Context.run``: a nested call would toggle back off.)
+IDLE_COUNTED_IN = "context_run"
 
-
-def idle_script(url: str, call: bool) -> str:
-    """The idle-sender program: ``IDLE_CALLS`` calls with a pause after each (or pauses only)."""
-    statement = "add_to_cart(sku, quantity, price)" if call else "pass"
-    return f"""{PRELUDE}
+IDLE_SCRIPT = (
+    PRELUDE
+    + """
+import contextvars
 import time
+import threading
 import weespin_instrument as weespin
 from weespin_instrument.transports import BackgroundTransport
-client = weespin.Client(
-    transport=BackgroundTransport(api_key="k", base_url={url!r}, device_id="ws_device_1")
-)
+
+url, calls, measured = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+transport = BackgroundTransport(api_key="k", base_url=url, device_id="ws_device_1")
+client = weespin.Client(transport=transport)
 add_to_cart = weespin.track_event(
     "add_to_cart", payload_from=["sku", "quantity", "price"], client=client
 )(add_to_cart)
+
+
+def decorated_call():
+    add_to_cart(sku, quantity, price)
+
+
+def nothing():  # the baseline: what running a function in Context.run costs by itself
+    pass
+
+
+class CountedWakeups:
+    '''The sender's wake-up pipe, counting the bytes the sender reads off it.'''
+
+    def __init__(self, pipe):
+        self.pipe, self.read = pipe, 0
+
+    def drain(self):
+        try:
+            while data := self.pipe.reader.recv(4096):
+                self.read += len(data)
+        except OSError:
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+
+def in_epoll(thread_id):
+    '''Whether the thread sleeps in epoll, as its kernel tells (Linux: ``/proc``).'''
+    try:
+        with open(f"/proc/self/task/{thread_id}/wchan") as file:
+            return "epoll" in file.read()
+    except OSError:
+        return False
+
+
+def wait_until_idle(epoll, timeout=120.0):
+    '''Until the sender said it is idle and, with ``epoll``, its thread sleeps in epoll: a
+    call now finds it idle and wakes it. False if ``timeout`` seconds passed first.'''
+    deadline = time.monotonic() + timeout
+    while not (inbox.idle and (not epoll or in_epoll(sender_thread))):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 for _ in range(20):  # warm up: the interpreter specializes the code it runs
     add_to_cart(sku, quantity, price)
 assert client.flush(timeout=300)
-for _ in range({IDLE_CALLS}):  # each call finds the sender idle, and wakes it
-    {statement}
-    time.sleep({IDLE_PAUSE})  # the sender delivers, lingers, goes idle
+inbox, sender_thread = transport._inbox, transport._thread.native_id
+assert wait_until_idle(epoll=False), "the sender did not go idle"
+epoll_told = wait_until_idle(epoll=True, timeout=5.0)  # does the kernel tell where it sleeps?
+wakeups = transport._sender._pipe = CountedWakeups(transport._sender._pipe)
+for _ in range(10):  # warm up the idle path (the wake-up) too; none of this is counted
+    add_to_cart(sku, quantity, price)
+    assert wait_until_idle(epoll_told), "the sender did not go idle"
+run, call = contextvars.copy_context().run, {"call": decorated_call, "pass": nothing}[measured]
+read_before = wakeups.read
+for _ in range(calls):
+    run(call)  # counted: the caller's instructions inside Context.run, and only those
+    assert wait_until_idle(epoll_told), "the sender did not go idle"
+print("wake-up bytes", wakeups.read - read_before, "epoll told", epoll_told)
 assert client.flush(timeout=300) and not client.stats().dropped
 """
+)
 
 
-def idle_sender_per_call() -> float:
-    """The idle-sender row: calls with pauses, minus the same pauses without calls."""
+def idle_run(url: str, measured: str) -> tuple[int, str]:
+    """One run of the idle-sender program: the counted instructions, and what it checked."""
+    argv = ["--collect-atstart=no", f"--toggle-collect={IDLE_COUNTED_IN}"]
+    args = [url, str(IDLE_CALLS), measured]
+    return instructions(IDLE_SCRIPT, valgrind=argv, args=args)
+
+
+def idle_sender_per_call() -> tuple[float, list[float], bool]:
+    """The idle-sender row: the median of ``IDLE_RUNS`` runs, each run's figure, and whether
+    the kernel confirmed that the sender's thread slept in epoll before each call.
+
+    Each run's figure is its counted instructions less a baseline run's (``nothing`` in
+    place of the call: the same waits, no event), per call. Each call is made once the
+    sender is idle; a run counts only if the sender read one wake-up byte per call (a call
+    writes one when it finds the sender idle, and nothing else writes meanwhile), the
+    baseline only if it read none.
+    """
     import delivery
 
     with delivery.collector() as url, ThreadPoolExecutor(2) as pool:
-        sleep_only, loaded = pool.map(
-            lambda call: instructions(idle_script(url, call)), (False, True)
-        )
-    return (loaded - sleep_only) / IDLE_CALLS
+        runs = list(pool.map(lambda m: idle_run(url, m), ["pass"] + ["call"] * IDLE_RUNS))
+    (base, checked), loaded = runs[0], runs[1:]
+    assert checked.startswith("wake-up bytes 0 "), f"the baseline woke the sender: {checked}"
+    woke = [out.startswith(f"wake-up bytes {IDLE_CALLS} ") for _, out in loaded]
+    assert all(woke), f"not one wake-up per call: {[out for _, out in loaded]}"
+    figures = [(counted - base) / IDLE_CALLS for counted, _ in loaded]
+    in_epoll = all(out.endswith("epoll told True") for _, out in runs)
+    return statistics.median(figures), figures, in_epoll
 
 
 def main() -> None:
@@ -208,15 +316,26 @@ def main() -> None:
     if options.rows:
         prefixes = tuple(p.strip() for p in options.rows.split(","))
         wanted = [row for row in wanted if row.startswith(prefixes)]
-    loop = per_call("loop", options.calls)
+    loop = per_call("loop", options.calls) if wanted else 0.0  # the idle row needs no loop
     print(f"instructions per call, caller's thread only, callgrind, {options.calls} calls a row,")
-    print(f"net of the loop ({loop:,.0f}); python {sys.version.split()[0]}")
+    net_of = f"net of the loop ({loop:,.0f})" if wanted else "the idle row alone"
+    print(f"{net_of}; python {sys.version.split()[0]}")
     print(f"{'':46}{'net':>10}{'target':>10}")
     for row in wanted:
         net = per_call(row, options.calls) - loop
         report(row, net, ROWS[row][2])
     if not options.rows or IDLE_ROW.startswith(prefixes):
-        report(IDLE_ROW, idle_sender_per_call(), IDLE_TARGET)
+        median, figures, in_epoll = idle_sender_per_call()
+        report(IDLE_ROW, median, IDLE_TARGET)
+        print(
+            f"  median of {IDLE_RUNS} runs of {IDLE_CALLS} calls, range "
+            f"{min(figures):,.0f}-{max(figures):,.0f}: "
+            + ", ".join(f"{figure:,.0f}" for figure in figures)
+        )
+        print(
+            "  each call found the sender idle and woke it (one wake-up byte a call)"
+            + ("; its thread slept in epoll" if in_epoll else "")
+        )
 
 
 def report(row: str, net: float, target: int | None) -> None:
