@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from weespin_instrument import Client, tracked
+from weespin_instrument import Client, InvalidEventError, TrackedEvent, tracked
+from weespin_instrument.collector import Collector
 from weespin_instrument.transports import MemoryTransport
 
 
@@ -134,3 +135,146 @@ def test_a_generator_function_is_refused_when_decorated(client: Client) -> None:
         "generator instead (or @track_event, which sends its event when the generator is "
         "exhausted)."
     )
+
+
+# -- what a block's event is, and what each block starts from --------------------------------
+
+
+def test_the_event_a_block_binds_is_a_tracked_event(client: Client) -> None:
+    with tracked("signup", plan="pro", client=client) as event:
+        assert isinstance(event, TrackedEvent)
+        assert repr(event) == "TrackedEvent('signup', payload={'plan': 'pro'}, user_id=None)"
+        assert (event.name, event.user_id, event.link_id, event.discarded) == (
+            "signup", None, None, False,
+        )  # fmt: skip
+
+
+def test_the_payload_comes_positionally_or_by_keyword_but_not_both(
+    client: Client, memory: MemoryTransport
+) -> None:
+    with tracked("signup", {"plan": "pro"}, step=1, client=client):
+        pass
+    with tracked("signup", payload={"plan": "pro"}, step=1, client=client):
+        pass
+    with tracked("signup", None, step=1, client=client), tracked("signup", {}, client=client):
+        pass
+    assert [e.payload for e in memory.events] == [{"plan": "pro", "step": 1}] * 2 + [
+        {},
+        {"step": 1},
+    ]
+    for positional in ({"plan": "pro"}, None):
+        with pytest.raises(TypeError) as info:
+            tracked("signup", positional, payload={"plan": "free"})  # type: ignore[misc]
+        assert str(info.value) == "tracked.__init__() got multiple values for argument 'payload'"
+
+
+def test_an_instance_used_again_starts_each_block_from_its_own_fields(
+    client: Client, memory: MemoryTransport
+) -> None:
+    step = tracked("step", n=0, user_id="u_1", client=client)
+    with step as first:
+        first.set(n=1)
+        first.user_id = "u_2"
+        first.name = "renamed"
+    with step as second:
+        assert second is not first
+        assert (second.name, second.payload, second.user_id) == ("step", {"n": 0}, "u_1")
+        second.discard()
+    with step as third:
+        assert not third.discarded
+    assert (first.name, first.payload, first.user_id) == ("renamed", {"n": 1}, "u_2")
+    assert [(e.name, e.payload, e.user_id) for e in memory.events] == [
+        ("renamed", {"n": 1}, "u_2"),
+        ("step", {"n": 0}, "u_1"),
+    ]
+
+
+def test_a_payload_mapping_is_read_when_each_block_starts(
+    client: Client, memory: MemoryTransport
+) -> None:
+    config = {"region": "eu"}
+    block = tracked("export", config, client=client)
+
+    @tracked("export", config, client=client)
+    def export() -> None:
+        config["region"] = "changed while the block runs"
+
+    config["region"] = "us"
+    with block:
+        pass
+    export()
+    config["region"] = "ap"
+    export()
+    assert [e.payload["region"] for e in memory.events] == ["us", "us", "ap"]
+
+
+def test_changes_to_the_event_after_its_block_do_not_reach_what_was_sent(
+    client: Client, memory: MemoryTransport
+) -> None:
+    with tracked("signup", plan="pro", client=client) as event:
+        payload = event.payload
+    event.payload["late"] = True
+    payload["later"] = True
+    event.user_id = "u_late"
+    [sent] = memory.events
+    assert (sent.payload, sent.user_id) == ({"plan": "pro"}, None)
+
+
+def test_a_decorator_applies_its_options_to_each_call(
+    client: Client, memory: MemoryTransport
+) -> None:
+    @tracked("export", user_id="u_1", on_exception="track", timing=True, client=client)
+    def export(fail: bool) -> str:
+        if fail:
+            raise ValueError("disk full")
+        return "done"
+
+    with pytest.raises(ValueError):
+        export(True)
+    assert export(False) == "done"
+    failed, done = memory.events
+    assert (failed.user_id, failed.payload["error"]) == ("u_1", "ValueError")
+    assert (done.user_id, "error" in done.payload) == ("u_1", False)
+    assert all(isinstance(e.payload["duration_ms"], float) for e in memory.events)
+
+
+def test_a_block_that_raised_sends_nothing_and_the_instance_still_works(
+    client: Client, memory: MemoryTransport
+) -> None:
+    block = tracked("signup", plan="pro", client=client)
+    with pytest.raises(KeyError), block:
+        raise KeyError("email")
+    with block as again:
+        again.set(step=2)
+    assert [e.payload for e in memory.events] == [{"plan": "pro", "step": 2}]
+
+
+def test_in_strict_mode_an_invalid_field_raises_when_the_block_ends(
+    memory: MemoryTransport,
+) -> None:
+    client = Client(transport=memory, strict=True)
+    with pytest.raises(InvalidEventError) as info, tracked("signup", client=client) as event:
+        event.set(tags=["a", "b"])
+    assert str(info.value) == (
+        "event 'signup', payload key 'tags': list values are not supported (got list). Send "
+        'a scalar instead: a count (tags_count=len(tags)) or a joined string (",".join(tags)).'
+    )
+    assert memory.events == []
+
+
+def test_a_block_delivers_what_track_delivers(collector: Collector) -> None:
+    client = Client(
+        api_key="wsk_test", base_url=collector.url, transport="sync", device_id="ws_device_1"
+    )
+    fields = {"sku": "SKU-1234", "quantity": 2, "price": 19.99, "card": "4111 1111 1111 1111"}
+    client.track("add_to_cart", fields)
+    with tracked("add_to_cart", client=client, **fields):
+        pass
+    with tracked("add_to_cart", fields, client=client):
+        pass
+    stored = collector.events()
+    assert len(stored) == 3
+    shown = {"event_name", "device_id", "user_id", "link_id", "payload", "trace_id", "span_id"}
+    first, *others = [{k: v for k, v in e.items() if k in shown} for e in stored]
+    assert first["payload"]["card"] == "[REDACTED]"
+    assert others == [first, first]

@@ -1,11 +1,17 @@
-"""``tracked()``: one event for a block of code, sync or async, or for each call of a function."""
+"""``tracked()``: one event for a block of code, sync or async, or for each call of a function.
+
+A block is its own event handle: ``with tracked(...) as event`` binds the ``tracked`` itself
+(a :class:`TrackedEvent`), so a block costs one object, not two. An instance entered again
+(re-entered, nested, or reused after its block ended) gives each later block a fresh copy of
+itself, made with the same name, fields and options.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
 from time import perf_counter
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _facade
@@ -40,6 +46,11 @@ class TrackedEvent:
     """
 
     __slots__ = ("_discarded", "_span", "_started", "link_id", "name", "payload", "user_id")
+    name: str
+    #: The payload so far; a plain dict you may change.
+    payload: dict[str, Any]
+    user_id: str | int | None
+    link_id: str | None
 
     def __init__(
         self,
@@ -48,11 +59,7 @@ class TrackedEvent:
         user_id: str | int | None,
         link_id: str | None,
     ) -> None:
-        self.name = name
-        #: The payload so far; a plain dict you may change.
-        self.payload = payload
-        self.user_id = user_id
-        self.link_id = link_id
+        self.name, self.payload, self.user_id, self.link_id = name, payload, user_id, link_id
         self._discarded = False
         self._started = perf_counter()
         # The span current when the block started: span events belong on it.
@@ -105,14 +112,16 @@ class _Options:
         given = {key: fields.pop(key) for key in _OPTION_NAMES if key in fields}
         return cls(given, where=lambda: f"tracked({name!r})")
 
-    def keywords(self) -> dict[str, Any]:
-        """The options as ``tracked()`` takes them."""
-        return {key: getattr(self, key) for key in _OPTION_NAMES}
-
 
 _OPTION_NAMES = ("user_id", "link_id", "timing", "on_exception", "client", "schema")
-_RESERVED = frozenset(_OPTION_NAMES)
+#: The keywords that are not payload fields: the options, and ``payload=``.
+_NOT_FIELDS = frozenset({*_OPTION_NAMES, "payload"})
 _DEFAULTS = _Options({}, where=lambda: "tracked()")
+#: ``payload`` when none was given: an empty mapping no caller has (``None`` is a given one).
+_NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
+# Where an instance is: never entered, in its own block, past it; plus _AGAIN while blocks
+# entered later (fresh copies of it) are open.
+_FRESH, _OPEN, _ENDED, _AGAIN = 0, 1, 2, 4
 
 
 class _Signature:
@@ -136,7 +145,7 @@ class _Signature:
         )  # fmt: skip
 
 
-class tracked(Block[TrackedEvent]):
+class tracked(TrackedEvent, Block[TrackedEvent]):
     """Track one event for a block: ``with``, ``async with``, or as a decorator.
 
     The event is sent when the block ends. Options are keyword-only with these reserved
@@ -156,14 +165,15 @@ class tracked(Block[TrackedEvent]):
         def export() -> None: ...
     """
 
-    __slots__ = ("_fields", "_name", "_open", "_options", "_outer", "_payload")
+    __slots__ = ("_again", "_fields", "_given", "_name", "_options", "_state")
     _name: str
-    _payload: Mapping[str, Any] | None
+    _given: Mapping[str, Any] | None
+    #: The fields as given: each block's payload starts as a copy.
     _fields: dict[str, Any]
     _options: _Options
-    #: The event of the innermost open block; the outer ones when one instance is re-entered.
-    _open: TrackedEvent | None
-    _outer: list[TrackedEvent] | None
+    _state: int
+    #: The fresh copies open in later blocks, innermost last (set while ``_state`` says so).
+    _again: list[tracked]
 
     if TYPE_CHECKING:
 
@@ -184,44 +194,51 @@ class tracked(Block[TrackedEvent]):
 
     else:
 
-        def __init__(self, name, /, payload=None, **fields):
-            # The options come in with the fields and are taken out when there are any:
-            # declared keyword-only, they would cost every block (CPython compares each
-            # field's name with each parameter's name, twice, before it lands in **fields).
-            self._name = name
-            self._payload = payload
+        def __init__(self, name, payload=_NO_PAYLOAD, /, **fields):
+            # Options and payload= come in with the fields and are taken out when there are
+            # any: declared as parameters, they would cost every block (CPython compares each
+            # field's name with each named parameter's, twice, before it lands in **fields).
+            self.name = self._name = name
+            self._given = payload
             self._fields = fields
-            self._options = (
-                _DEFAULTS if _RESERVED.isdisjoint(fields) else _Options.take(name, fields)
-            )
-            self._open = self._outer = None
+            self._state = _FRESH
+            self._options = _DEFAULTS if _NOT_FIELDS.isdisjoint(fields) else self._take(fields)
 
         __signature__ = _Signature()
 
+    def _take(self, fields: dict[str, Any]) -> _Options:
+        """Take ``payload=`` and the options out of ``fields``, checking them."""
+        if "payload" in fields:
+            if self._given is not _NO_PAYLOAD:
+                raise TypeError("tracked.__init__() got multiple values for argument 'payload'")
+            self._given = fields.pop("payload")
+        return _Options.take(self._name, fields)
+
+    def __repr__(self) -> str:
+        if self._state == _FRESH:
+            return f"tracked({self._name!r})"
+        return super().__repr__()
+
     def __enter__(self) -> TrackedEvent:
-        payload = self._payload
+        if self._state:  # entered before: this block gets a fresh copy
+            return self._enter_again()
+        self._state = _OPEN
+        given = self._given
         try:
-            fields = {**payload, **self._fields} if payload else {**self._fields}
+            self.payload = {**given, **self._fields} if given else {**self._fields}
         except Exception:
             # A mapping that cannot be read: the pipeline reads it again at the end, and
             # reports (or, in strict mode, raises) it there, the way it reports any payload.
-            fields = {"payload": payload, **self._fields}
+            self.payload = {"payload": given, **self._fields}
         options = self._options
-        event = _new(TrackedEvent)  # TrackedEvent(...) without its __init__: half the cost
-        event.name = self._name
-        event.payload = fields
-        event.user_id = options.user_id
-        event.link_id = options.link_id
-        event._discarded = False
-        event._started = perf_counter() if options.timing else 0.0
+        self.user_id = options.user_id
+        self.link_id = options.link_id
+        self._discarded = False
+        if options.timing:
+            self._started = perf_counter()
         # The span current when the block started: span events belong on it.
-        event._span = current_span() if "opentelemetry.trace" in _modules else None
-        if self._open is not None:  # re-entered: the outer block's event waits
-            if self._outer is None:
-                self._outer = []
-            self._outer.append(self._open)
-        self._open = event
-        return event
+        self._span = current_span() if "opentelemetry.trace" in _modules else None
+        return self
 
     def __exit__(
         self,
@@ -229,33 +246,72 @@ class tracked(Block[TrackedEvent]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        event = self._open
-        assert event is not None, "__exit__ without __enter__"
-        self._open = self._outer.pop() if self._outer else None
+        if self._state != _OPEN:
+            return self._exit_other(exc_type, exc, tb)
+        self._state = _ENDED
+        if (
+            exc is None
+            and self._options is _DEFAULTS
+            and self.user_id is None
+            and self.link_id is None
+            and not self._discarded
+        ):  # the common block: no options, no exception; what track() takes
+            client = _facade._default or get_client()
+            client._emit_payload(self.name, self.payload, None, self._span)
+        else:
+            self._send(exc)
+
+    def _send(self, exc: BaseException | None) -> None:
+        """Send this block's event, whatever its options and however the block ended."""
         options = self._options
-        if event._discarded:
+        if self._discarded:
             return
         if exc is not None and not (options.track_errors and isinstance(exc, Exception)):
             return
         client = options.client or _facade._default or get_client()
-        payload: Any = event.payload
+        payload: Any = self.payload
         if exc is not None or options.timing:
             try:
                 payload = {**payload}
                 outcome = RETURNED if exc is None else RAISED
-                add_outcome(payload, exc, outcome, event._started if options.timing else None)
+                add_outcome(payload, exc, outcome, self._started if options.timing else None)
             except Exception:
                 pass  # the payload is not a mapping any more: the pipeline reports it
-        if event.user_id is None and event.link_id is None and options.schema is None:
-            client._emit_payload(event.name, payload, None, event._span)  # what track() takes
+        if self.user_id is None and self.link_id is None and options.schema is None:
+            client._emit_payload(self.name, payload, None, self._span)
         else:
             client._pipeline(
-                event.name, payload, event.user_id, event.link_id, None, None, event._span,
+                self.name, payload, self.user_id, self.link_id, None, None, self._span,
                 options.schema,
             )  # fmt: skip
 
+    def _enter_again(self) -> TrackedEvent:
+        """Enter a fresh copy: this instance is open, or its block has ended."""
+        again = self._fresh()
+        if self._state < _AGAIN:
+            self._again = []
+            self._state += _AGAIN
+        self._again.append(again)
+        return again.__enter__()
+
+    def _exit_other(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Exit the innermost later block (a fresh copy's)."""
+        assert self._state > _AGAIN, "__exit__ without __enter__"
+        again = self._again
+        block = again.pop()
+        if not again:
+            self._state -= _AGAIN
+        block.__exit__(exc_type, exc, tb)
+
     def _fresh(self) -> tracked:
-        return tracked(self._name, self._payload, **self._options.keywords(), **self._fields)
+        block = tracked(self._name, self._given, **self._fields)
+        block._options = self._options  # checked once, when this one was made
+        return block
 
     def _what(self) -> str:
         return f"tracked({self._name!r})"
