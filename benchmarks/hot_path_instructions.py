@@ -1,9 +1,12 @@
 """Instructions per call, counted by valgrind's callgrind: a figure the machine's noise can't move.
 
 Timings on a shared VM swing by 2x from one minute to the next; instruction counts do not.
-Each row runs a small script twice under callgrind (0 calls, then ``--calls`` calls), counts
-the instructions of the caller's thread only (``--separate-threads=yes``: a sender or consumer
-thread's work is not the caller's) and divides the difference by the number of calls.
+Each row runs a small script under callgrind: its set-up, a few warm-up calls, then
+``--calls`` calls run through ``contextvars.Context.run``. callgrind counts the
+instructions of the caller's thread only (``--separate-threads=yes``: a sender or consumer
+thread's work is not the caller's), and only inside ``Context.run``
+(``--collect-atstart=no --toggle-collect=context_run``), so the set-up's own run-to-run noise
+never reaches a row; the loop's count (a ``pass`` row) is taken off each row's, per call.
 
 Our rows go through the public API to the default background transport, with its sender
 awake (busy with earlier events), as in steady traffic: the caller appends to the inbox and
@@ -127,12 +130,20 @@ ROWS: dict[str, tuple[str, str, int | None]] = {
 
 
 def script(row: str, calls: int) -> str:
-    """The program callgrind runs: set-up, three warm-up calls, then ``calls`` calls."""
+    """The program callgrind runs: set-up, three warm-up calls, then ``calls`` counted calls.
+
+    The counted calls run as module code executed through ``contextvars.Context.run``:
+    callgrind counts the caller's thread in there only (see :data:`COUNTED_IN`).
+    """
     setup, statement, _ = ROWS[row]
+    loop = f"for _ in range({calls}):\n    {statement}\n"
     return (
         f"{PRELUDE}\n{setup}\n"
         f"for _ in range(3):\n    {statement}\n"  # first calls fill caches (names, keys)
-        f"for _ in range({calls}):\n    {statement}\n"
+        # Run as module code (its names read as the set-up's), as the warm-up calls are.
+        "import contextvars\n"
+        f"counted = compile({loop!r}, 'row', 'exec')\n"
+        "contextvars.copy_context().run(exec, counted, globals())\n"
         # No exit hooks: draining (or dropping) what was queued is not the calls' cost.
         "import os; os._exit(0)\n"
     )
@@ -172,11 +183,19 @@ def instructions(
         return int(match.group(1)), result.stdout.strip()
 
 
+#: Counted calls run inside this C function, ``contextvars.Context.run``, and callgrind counts
+#: the caller's thread only in there (``--collect-atstart=no --toggle-collect``): the set-up
+#: and the warm-up are not counted at all, so their noise cannot reach a row (their count
+#: moves by up to ~700,000 instructions from run to run: string-keyed dict lookups, whose
+#: probe lengths follow the process's hash seed). Nothing on a row's path calls
+#: ``Context.run``: a nested call would toggle counting back off.
+COUNTED_IN = "context_run"
+COUNTING = ("--collect-atstart=no", f"--toggle-collect={COUNTED_IN}")
+
+
 def per_call(row: str, calls: int) -> float:
     """Instructions per call of ``row``, the loop included."""
-    with ThreadPoolExecutor(2) as pool:
-        base, loaded = pool.map(lambda n: instructions(script(row, n))[0], (0, calls))
-    return (loaded - base) / calls
+    return instructions(script(row, calls), valgrind=COUNTING)[0] / calls
 
 
 #: A decorated call into the default background transport that finds the sender idle (events
@@ -185,11 +204,6 @@ IDLE_ROW = "idle sender: @track_event call"
 IDLE_TARGET = 20_000
 #: Counted calls per run, and runs (the row is their median; the range is printed beside it).
 IDLE_CALLS, IDLE_RUNS = 200, 5
-#: Each counted call runs inside this C function, ``contextvars.Context.run``, and callgrind
-#: counts the caller's thread only in there (``--toggle-collect``): the set-up, the warm-up
-#: and the waits between calls are not counted at all, so their noise cannot reach the row.
-#: (Nothing on the caller's path calls ``Context.run``: a nested call would toggle back off.)
-IDLE_COUNTED_IN = "context_run"
 
 IDLE_SCRIPT = (
     PRELUDE
@@ -276,9 +290,8 @@ assert client.flush(timeout=300) and not client.stats().dropped
 
 def idle_run(url: str, measured: str) -> tuple[int, str]:
     """One run of the idle-sender program: the counted instructions, and what it checked."""
-    argv = ["--collect-atstart=no", f"--toggle-collect={IDLE_COUNTED_IN}"]
     args = [url, str(IDLE_CALLS), measured]
-    return instructions(IDLE_SCRIPT, valgrind=argv, args=args)
+    return instructions(IDLE_SCRIPT, valgrind=COUNTING, args=args)
 
 
 def idle_sender_per_call() -> tuple[float, list[float], bool]:
@@ -316,14 +329,16 @@ def main() -> None:
     if options.rows:
         prefixes = tuple(p.strip() for p in options.rows.split(","))
         wanted = [row for row in wanted if row.startswith(prefixes)]
-    loop = per_call("loop", options.calls) if wanted else 0.0  # the idle row needs no loop
+    with ThreadPoolExecutor(2) as pool:  # the idle row needs no loop
+        rows = ["loop", *wanted] if wanted else []
+        loop, *figures = [*pool.map(lambda row: per_call(row, options.calls), rows)] or [0.0]
+        counts = dict(zip(wanted, figures, strict=True))
     print(f"instructions per call, caller's thread only, callgrind, {options.calls} calls a row,")
     net_of = f"net of the loop ({loop:,.0f})" if wanted else "the idle row alone"
     print(f"{net_of}; python {sys.version.split()[0]}")
     print(f"{'':46}{'net':>10}{'target':>10}")
     for row in wanted:
-        net = per_call(row, options.calls) - loop
-        report(row, net, ROWS[row][2])
+        report(row, counts[row] - loop, ROWS[row][2])
     if not options.rows or IDLE_ROW.startswith(prefixes):
         median, figures, in_epoll = idle_sender_per_call()
         report(IDLE_ROW, median, IDLE_TARGET)
