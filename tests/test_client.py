@@ -185,3 +185,14 @@ def test_events_after_shutdown_are_dropped_as_closed() -> None:
     assert client.track("login") is None
     assert client.stats().dropped == {"closed": 1}
     assert [e.name for e in memory.events] == ["signup"]
+
+
+@pytest.mark.parametrize("method", ["emit", "prepare"])
+def test_emit_and_prepare_refuse_a_keyword_that_is_not_one_of_their_fields(method: str) -> None:
+    client = Client(api_key="k", transport="memory")
+    call = getattr(client, method)
+    for keyword in ("usr_id", "checked"):  # a typo, and the pipeline's own argument
+        with pytest.raises(TypeError, match=f"Client.{method}.. got an unexpected keyword"):
+            call("purchase", {"amount": 1.5}, **{keyword: 2})
+    event = call("purchase", {"amount": 1.5}, user_id="u_1", origin="checkout()", schema=None)
+    assert event is not None and event.user_id == "u_1"

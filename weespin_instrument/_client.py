@@ -56,6 +56,16 @@ class EventFields(TypedDict, total=False):
     schema: type[BaseModel] | None
 
 
+_EVENT_FIELDS = frozenset(EventFields.__annotations__)
+
+
+def _event_fields(method: str, fields: EventFields) -> EventFields:
+    """``fields``, once each key is one of :class:`EventFields` (as a signature would check)."""
+    for key in fields.keys() - _EVENT_FIELDS:
+        raise TypeError(f"Client.{method}() got an unexpected keyword argument {key!r}")
+    return fields
+
+
 class Client:
     """A configured tracker. Most code uses the default one through the module functions.
 
@@ -156,7 +166,7 @@ class Client:
 
             client.emit("purchase", {"amount": 19.99}, user_id="u_42", origin="checkout()")
         """
-        return self._pipeline(name, payload, **fields)
+        return self._pipeline(name, payload, **_event_fields("emit", fields))
 
     def send(
         self, event: Event, *, origin: str | None = None, transport: Transport | None = None
@@ -201,7 +211,7 @@ class Client:
 
             event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
         """
-        return self._prepare(name, payload, **fields)
+        return self._prepare(name, payload, **_event_fields("prepare", fields))
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every event tracked so far has left; ``True`` if all did in time.
