@@ -61,8 +61,9 @@ _EVENT_FIELDS = frozenset(EventFields.__annotations__)
 
 def _event_fields(method: str, fields: EventFields) -> EventFields:
     """``fields``, once each key is one of :class:`EventFields` (as a signature would check)."""
-    for key in fields.keys() - _EVENT_FIELDS:
-        raise TypeError(f"Client.{method}() got an unexpected keyword argument {key!r}")
+    unknown = fields.keys() - _EVENT_FIELDS
+    if unknown:
+        raise TypeError(f"Client.{method}() got an unexpected keyword argument {min(unknown)!r}")
     return fields
 
 
