@@ -59,7 +59,10 @@ class TrackedEvent:
         user_id: str | int | None,
         link_id: str | None,
     ) -> None:
-        self.name, self.payload, self.user_id, self.link_id = name, payload, user_id, link_id
+        self.name = name
+        self.payload = payload
+        self.user_id = user_id
+        self.link_id = link_id
         self._discarded = False
         self._started = perf_counter()
         # The span current when the block started: span events belong on it.
