@@ -109,6 +109,9 @@ class Client:
         self._closed = False
         #: Whether sending has more to do than send: see _send.
         self._detour = settings.on_error is not None
+        #: The started transport while an event needs nothing but sending (not disabled, no
+        #: detour): track()'s one test before it sends (see _pipeline.emit_payload).
+        self._ready: Transport | None = None
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
 
