@@ -70,9 +70,10 @@ HEARTBEAT_EVERY = 5.0
 #: generation (collected at 700): at one event every 2 ms a 20 ms batch alone fills it,
 #: collections come three times as often, and so do full collections, which hold the GIL
 #: 25-45 ms in a web app. Measured (``benchmarks/delivery.py --paced-only``,
-#: ``benchmarks/web_app.py``): at 12 ms CPU per paced event 1.42-1.48x a burst's, and 27-34
-#: collections per 6,000 requests, no loop stall; at 15 ms 1.35-1.59x, 90-107 collections
-#: and a full one in every run (1-2 stalls); at 20 ms about 250. A flush does not wait for it.
+#: ``benchmarks/web_app.py``, a loaded machine): at 12 ms CPU per paced event 1.42-1.82x a
+#: burst's (median 1.65 of 10 runs; 1.92 of 5 at 20 ms without the batch), 25-34 collections
+#: per 6,000 requests (72-85 before), no loop stall in 5 runs; at 15 ms 90-107 collections
+#: and a full one in each of 3 runs (1-2 stalls); at 20 ms about 250. A flush does not wait.
 LINGER = 0.012
 
 
