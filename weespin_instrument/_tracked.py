@@ -30,7 +30,6 @@ __all__ = ["TrackedEvent", "tracked"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_new = object.__new__
 _modules = sys.modules
 
 
@@ -123,8 +122,29 @@ _DEFAULTS = _Options({}, where=lambda: "tracked()")
 #: ``payload`` when none was given: an empty mapping no caller has (``None`` is a given one).
 _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 # Where an instance is: never entered, in its own block, past it; plus _AGAIN while blocks
-# entered later (fresh copies of it) are open.
-_FRESH, _OPEN, _ENDED, _AGAIN = 0, 1, 2, 4
+# entered later (fresh copies of it) are open. _FULL: it has options or a payload mapping, so
+# its blocks make their event when they start and go the full way when they end. _MADE: the
+# block's event (payload, ids, discarded) is made; a block without _FULL makes it when first
+# used, so the common block, whose event is its fields, makes nothing.
+_FRESH, _OPEN, _ENDED, _AGAIN, _FULL, _MADE = 0, 1, 2, 4, 8, 16
+_ENTERED = _OPEN | _ENDED
+
+
+def _made_when_used(name: str) -> Any:
+    """A block's event attribute ``name``, kept in TrackedEvent's slot, made when first used."""
+    slot = vars(TrackedEvent)[name]
+
+    def get(self: tracked) -> Any:
+        if not self._state & _MADE:
+            self._make()
+        return slot.__get__(self)
+
+    def put(self: tracked, value: Any) -> None:
+        if not self._state & _MADE:
+            self._make()
+        slot.__set__(self, value)
+
+    return property(get, put)
 
 
 class _Signature:
@@ -178,6 +198,13 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
     #: The fresh copies open in later blocks, innermost last (set while ``_state`` says so).
     _again: list[tracked]
 
+    if not TYPE_CHECKING:  # typed as TrackedEvent's attributes
+        # The event's attributes a block can change, made when first used (see _MADE).
+        payload = _made_when_used("payload")
+        user_id = _made_when_used("user_id")
+        link_id = _made_when_used("link_id")
+        _discarded = _made_when_used("_discarded")
+
     if TYPE_CHECKING:
 
         def __init__(
@@ -204,8 +231,12 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
             self.name = self._name = name
             self._given = payload
             self._fields = fields
-            self._state = _FRESH
-            self._options = _DEFAULTS if _NOT_FIELDS.isdisjoint(fields) else self._take(fields)
+            if _NOT_FIELDS.isdisjoint(fields):
+                self._options = _DEFAULTS
+                self._state = _FRESH if payload is _NO_PAYLOAD else _FULL
+            else:
+                self._options = self._take(fields)
+                self._state = _FULL
 
         __signature__ = _Signature()
 
@@ -218,14 +249,36 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
         return _Options.take(self._name, fields)
 
     def __repr__(self) -> str:
-        if self._state == _FRESH:
+        if not self._state & _ENTERED:
             return f"tracked({self._name!r})"
         return super().__repr__()
 
     def __enter__(self) -> TrackedEvent:
-        if self._state:  # entered before: this block gets a fresh copy
-            return self._enter_again()
+        if self._state:  # options, a payload mapping, or entered before
+            return self._enter_other()
         self._state = _OPEN
+        # The span current when the block started: span events belong on it.
+        self._span = current_span() if "opentelemetry.trace" in _modules else None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state == _OPEN and exc is None:
+            # The common block: no options, no exception, its event unused, so its fields as
+            # given (the pipeline copies them); what track() takes.
+            self._state = _ENDED
+            client = _facade._default or get_client()
+            client._emit_payload(self.name, self._fields, None, self._span)
+        else:
+            self._exit_other(exc_type, exc, tb)
+
+    def _make(self) -> None:
+        """Make this block's event from its payload mapping, fields and options."""
+        self._state |= _MADE
         given = self._given
         try:
             self.payload = {**given, **self._fields} if given else {**self._fields}
@@ -237,39 +290,52 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
         self.user_id = options.user_id
         self.link_id = options.link_id
         self._discarded = False
-        if options.timing:
+
+    def _enter_other(self) -> TrackedEvent:
+        """Enter a block with options or a payload mapping, or a fresh copy of this one."""
+        if self._state & _ENTERED:  # entered before: this block gets a fresh copy
+            return self._enter_again()
+        self._state = self._state & _FULL | _OPEN
+        self._make()
+        if self._options.timing:
             self._started = perf_counter()
-        # The span current when the block started: span events belong on it.
         self._span = current_span() if "opentelemetry.trace" in _modules else None
         return self
 
-    def __exit__(
+    def _enter_again(self) -> TrackedEvent:
+        """Enter a fresh copy: this instance is open, or its block has ended."""
+        again = self._fresh()
+        if not self._state & _AGAIN:
+            self._again = []
+            self._state += _AGAIN
+        self._again.append(again)
+        return again.__enter__()
+
+    def _exit_other(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._state != _OPEN:
-            return self._exit_other(exc_type, exc, tb)
-        self._state = _ENDED
-        if (
-            exc is None
-            and self._options is _DEFAULTS
-            and self.user_id is None
-            and self.link_id is None
-            and not self._discarded
-        ):  # the common block: no options, no exception; what track() takes
-            client = _facade._default or get_client()
-            client._emit_payload(self.name, self.payload, None, self._span)
-        else:
-            self._send(exc)
+        """Exit the innermost later block (a fresh copy's), or this one the full way."""
+        state = self._state
+        if state & _AGAIN:
+            again = self._again
+            block = again.pop()
+            if not again:
+                self._state = state - _AGAIN
+            block.__exit__(exc_type, exc, tb)
+            return
+        assert state & _ENTERED == _OPEN, "__exit__ without __enter__"
+        self._state = state - _OPEN + _ENDED
+        self._send(exc)
 
     def _send(self, exc: BaseException | None) -> None:
         """Send this block's event, whatever its options and however the block ended."""
         options = self._options
-        if self._discarded:
-            return
         if exc is not None and not (options.track_errors and isinstance(exc, Exception)):
+            return
+        if self._discarded:
             return
         client = options.client or _facade._default or get_client()
         payload: Any = self.payload
@@ -288,32 +354,11 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
                 options.schema,
             )  # fmt: skip
 
-    def _enter_again(self) -> TrackedEvent:
-        """Enter a fresh copy: this instance is open, or its block has ended."""
-        again = self._fresh()
-        if self._state < _AGAIN:
-            self._again = []
-            self._state += _AGAIN
-        self._again.append(again)
-        return again.__enter__()
-
-    def _exit_other(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Exit the innermost later block (a fresh copy's)."""
-        assert self._state > _AGAIN, "__exit__ without __enter__"
-        again = self._again
-        block = again.pop()
-        if not again:
-            self._state -= _AGAIN
-        block.__exit__(exc_type, exc, tb)
-
     def _fresh(self) -> tracked:
         block = tracked(self._name, self._given, **self._fields)
-        block._options = self._options  # checked once, when this one was made
+        if self._options is not _DEFAULTS:  # checked once, when this one was made
+            block._options = self._options
+            block._state = _FULL
         return block
 
     def _what(self) -> str:
