@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -433,3 +435,30 @@ def test_what_was_done_to_an_instance_before_its_block_is_made_afresh_when_it_st
         assert event is block
         assert (event.payload, event.discarded) == ({"plan": "pro"}, False)
     assert _sent(memory) == [("signup", {"plan": "pro"}, None, None)]
+
+
+def test_threads_that_first_use_a_block_s_event_together_all_reach_it(
+    client: Client, memory: MemoryTransport
+) -> None:
+    def fill(event: TrackedEvent, start: threading.Barrier, n: int) -> None:
+        start.wait()
+        event.set(**{f"part_{n}": n})
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: what a race needs
+    try:
+        with default_client(client):
+            for _ in range(200):
+                with tracked("batch") as event:
+                    start = threading.Barrier(8)
+                    threads = [
+                        threading.Thread(target=fill, args=(event, start, n)) for n in range(8)
+                    ]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    whole = {f"part_{n}": n for n in range(8)}
+    assert [e.payload for e in memory.events] == [whole] * 200

@@ -9,6 +9,7 @@ itself, made with the same name, fields and options.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import MappingProxyType, TracebackType
@@ -132,19 +133,25 @@ _ENTERED = _OPEN | _ENDED
 
 def _made_when_used(name: str) -> Any:
     """A block's event attribute ``name``, kept in TrackedEvent's slot, made when first used."""
-    slot = vars(TrackedEvent)[name]
+    slot = _SLOTS[name]
 
     def get(self: tracked) -> Any:
         if not self._state & _MADE:
-            self._make()
+            self._make_once()
         return slot.__get__(self)
 
     def put(self: tracked, value: Any) -> None:
         if not self._state & _MADE:
-            self._make()
+            self._make_once()
         slot.__set__(self, value)
 
     return property(get, put)
+
+
+#: TrackedEvent's slots, where a ``tracked`` keeps the event's attributes it makes when used.
+_SLOTS = vars(TrackedEvent)
+#: Held while a block's event is made on first use: its code may use it from several threads.
+_making = threading.Lock()
 
 
 class _Signature:
@@ -278,18 +285,25 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
 
     def _make(self) -> None:
         """Make this block's event from its payload mapping, fields and options."""
-        self._state |= _MADE
         given = self._given
         try:
-            self.payload = {**given, **self._fields} if given else {**self._fields}
+            payload = {**given, **self._fields} if given else {**self._fields}
         except Exception:
             # A mapping that cannot be read: the pipeline reads it again at the end, and
             # reports (or, in strict mode, raises) it there, the way it reports any payload.
-            self.payload = {"payload": given, **self._fields}
+            payload = {"payload": given, **self._fields}
         options = self._options
-        self.user_id = options.user_id
-        self.link_id = options.link_id
-        self._discarded = False
+        _SLOTS["payload"].__set__(self, payload)
+        _SLOTS["user_id"].__set__(self, options.user_id)
+        _SLOTS["link_id"].__set__(self, options.link_id)
+        _SLOTS["_discarded"].__set__(self, False)
+        self._state |= _MADE  # last: a thread that sees it finds the event made
+
+    def _make_once(self) -> None:
+        """Make this block's event on its first use, however many threads use it first."""
+        with _making:
+            if not self._state & _MADE:
+                self._make()
 
     def _enter_other(self) -> TrackedEvent:
         """Enter a block with options or a payload mapping, or a fresh copy of this one."""
