@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pydantic import BaseModel
 
 import weespin_instrument as weespin
 from weespin_instrument.collector import Collector
@@ -70,3 +71,29 @@ def test_every_error_strict_mode_raises_is_importable_from_the_package() -> None
     for name in ("AuthenticationError", "RejectedError", "DeliveryError", "InvalidEventError"):
         assert getattr(weespin, name) is getattr(errors, name)
         assert name in weespin.__all__
+
+
+@pytest.mark.parametrize("track", ["track", "Client.track"])  # named as Python names them
+def test_track_takes_the_identity_and_a_schema_by_keyword_and_refuses_any_other_keyword(
+    track: str,
+) -> None:
+    client = weespin.configure(transport="memory")
+    call = weespin.track if track == "track" else client.track
+    for keyword in ("usr_id", "origin"):  # a typo, and a keyword only Client.emit() takes
+        with pytest.raises(
+            TypeError, match=rf"^{track}\(\) got an unexpected keyword argument '{keyword}'$"
+        ):
+            call("purchase", {"amount": 1.5}, **{keyword: "u_1"})
+    with pytest.raises(TypeError):  # keywords only, as before
+        call("purchase", {"amount": 1.5}, "u_1")  # type: ignore[misc]
+    event = call("purchase", {"amount": 1.5}, user_id="u_1", link_id="l_1", device_id="d_1")
+    assert event is not None
+    assert (event.user_id, event.link_id, event.device_id) == ("u_1", "l_1", "d_1")
+    assert call("purchase", {"amount": 1.5}, user_id=None) is not None  # None: not given
+
+    class Purchase(BaseModel):
+        amount: float
+
+    coerced = call("purchase", {"amount": "1.5"}, schema=Purchase)
+    assert coerced is not None and coerced.payload == {"amount": 1.5}
+    assert client.stats().tracked == 3

@@ -16,7 +16,6 @@ from . import _lifecycle as lifecycle
 from . import _pipeline as pipeline
 from ._awaiting import AwaitingDevice
 from ._config import TRANSPORT_NAMES, Settings
-from ._enrich import _NOT_CAPTURED as _CURRENT_SPAN
 from ._pipeline import _CLEARED as _CLEARED  # what @track_event's generated wrappers pass
 from ._plans import PayloadPlans
 from ._reporting import Reporter, Stats
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from ._config import Options
     from ._event import Event
 
-__all__ = ["TRANSPORT_NAMES", "Client", "EventFields"]
+__all__ = ["TRANSPORT_NAMES", "Client", "EventFields", "TrackFields"]
 
 
 class EventFields(TypedDict, total=False):
@@ -56,14 +55,35 @@ class EventFields(TypedDict, total=False):
     schema: type[BaseModel] | None
 
 
+class TrackFields(TypedDict, total=False):
+    """The keywords of :func:`~weespin_instrument.track` and :meth:`Client.track`, all optional.
+
+    ``user_id``, ``link_id``, ``device_id``: the event's identity (default: the current
+    :func:`~weespin_instrument.identify` scope's, then the client's device). ``schema``: a
+    pydantic model the payload is validated and coerced through first; a payload it rejects
+    is dropped and counted (``schema_mismatch``), or raises in strict mode.
+
+    Example::
+
+        weespin.track("share_link", {"channel": "email"}, user_id="u_42")
+    """
+
+    user_id: str | int | None
+    link_id: str | None
+    device_id: str | None
+    schema: type[BaseModel] | None
+
+
 _EVENT_FIELDS = frozenset(EventFields.__annotations__)
+_TRACK_FIELDS = frozenset(TrackFields.__annotations__)
 
 
-def _event_fields(method: str, fields: EventFields) -> EventFields:
-    """``fields``, once each key is one of :class:`EventFields` (as a signature would check)."""
-    unknown = fields.keys() - _EVENT_FIELDS
+def _known_fields(call: str, fields: Mapping[str, Any], known: frozenset[str]) -> Any:
+    """``fields``, once each key is in ``known`` (as a signature would check): ``call`` names
+    the callable in the error, as Python's own message does (``"Client.emit()"``)."""
+    unknown = fields.keys() - known
     if unknown:
-        raise TypeError(f"Client.{method}() got an unexpected keyword argument {min(unknown)!r}")
+        raise TypeError(f"{call} got an unexpected keyword argument {min(unknown)!r}")
     return fields
 
 
@@ -109,6 +129,9 @@ class Client:
         self._closed = False
         #: Whether sending has more to do than send: see _send.
         self._detour = settings.on_error is not None
+        #: The started transport while an event needs nothing but sending (not disabled, no
+        #: detour): track()'s one test before it sends (see _pipeline.emit_payload).
+        self._ready: Transport | None = None
         #: Events waiting for a web visitor's device (see :class:`~.devices.VisitorDevice`).
         self.awaiting_device = AwaitingDevice()
 
@@ -131,29 +154,22 @@ class Client:
         return self._transport or self._start_transport()
 
     def track(
-        self,
-        name: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        user_id: str | int | None = None,
-        link_id: str | None = None,
-        device_id: str | None = None,
-        schema: type[BaseModel] | None = None,
+        self, name: str, payload: Mapping[str, Any] | None = None, **fields: Unpack[TrackFields]
     ) -> Event | None:
         """Track one event now. Returns it, or ``None`` when it was dropped or disabled.
 
         Outside strict mode this never raises: invalid events are dropped and counted.
-        ``schema``: a pydantic model the payload is validated through first (see
-        :mod:`weespin_instrument.events`).
+        ``fields``: ``user_id``, ``link_id``, ``device_id`` and ``schema`` (see
+        :class:`TrackFields`); a keyword that is none of them raises ``TypeError``.
 
         Example::
 
             client.track("share_link", {"channel": "email"}, user_id="u_42")
         """
-        if user_id is None and link_id is None and device_id is None and schema is None:
+        if not fields:  # keywords cost a lookup each when not given: the common call has none
             return self._emit_payload(name, payload)
         return self._pipeline(
-            name, payload, user_id, link_id, device_id, None, _CURRENT_SPAN, schema
+            name, payload, **_known_fields("Client.track()", fields, _TRACK_FIELDS)
         )
 
     def emit(
@@ -167,7 +183,9 @@ class Client:
 
             client.emit("purchase", {"amount": 19.99}, user_id="u_42", origin="checkout()")
         """
-        return self._pipeline(name, payload, **_event_fields("emit", fields))
+        return self._pipeline(
+            name, payload, **_known_fields("Client.emit()", fields, _EVENT_FIELDS)
+        )
 
     def send(
         self, event: Event, *, origin: str | None = None, transport: Transport | None = None
@@ -212,7 +230,9 @@ class Client:
 
             event = client.prepare("purchase", {"amount": 19.99}, origin="my bridge")
         """
-        return self._prepare(name, payload, **_event_fields("prepare", fields))
+        return self._prepare(
+            name, payload, **_known_fields("Client.prepare()", fields, _EVENT_FIELDS)
+        )
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every event tracked so far has left; ``True`` if all did in time.

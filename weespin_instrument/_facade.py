@@ -6,14 +6,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._client import Client
-from ._enrich import _NOT_CAPTURED as _NOW
+from ._client import _TRACK_FIELDS, Client, _known_fields
 from ._wrapping import Block
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
     from typing_extensions import Unpack
 
+    from ._client import TrackFields
     from ._config import Options
     from ._event import Event
     from ._reporting import Stats
@@ -115,27 +114,23 @@ def configure(**options: Unpack[Options]) -> Client:
 
 
 def track(
-    name: str,
-    payload: Mapping[str, Any] | None = None,
-    *,
-    user_id: str | int | None = None,
-    link_id: str | None = None,
-    device_id: str | None = None,
-    schema: type[BaseModel] | None = None,
+    name: str, payload: Mapping[str, Any] | None = None, **fields: Unpack[TrackFields]
 ) -> Event | None:
     """Track one event with the default client. Never raises outside strict mode.
 
-    ``schema``: a pydantic model the payload is validated and coerced through first; a
-    payload it rejects is dropped and counted (``schema_mismatch``), or raises in strict mode.
+    ``fields``: ``user_id``, ``link_id``, ``device_id`` (the event's identity) and ``schema``
+    (a pydantic model the payload is validated and coerced through first; a payload it
+    rejects is dropped and counted, ``schema_mismatch``, or raises in strict mode). A keyword
+    that is none of them raises ``TypeError``.
 
     Example::
 
         weespin.track("share_link", {"channel": "email"}, user_id="u_42")
     """
     client = _default or get_client()
-    if user_id is None and link_id is None and device_id is None and schema is None:
+    if not fields:  # keywords cost a lookup each when not given: the common call has none
         return client._emit_payload(name, payload)
-    return client._pipeline(name, payload, user_id, link_id, device_id, None, _NOW, schema)
+    return client._pipeline(name, payload, **_known_fields("track()", fields, _TRACK_FIELDS))
 
 
 def flush(timeout: float | None = 5.0) -> bool:

@@ -82,6 +82,8 @@ def start_transport(client: Client) -> Transport:
             client._detour = client._detour or client._blocked is not None
             client._needs_api = True
         client._transport = transport
+        if not (client._detour or settings.disabled):
+            client._ready = transport
         _clients_to_drain.add(client)
         # Dropped without shutdown(): deliver what it holds (bounded), then stop its
         # sender and close its sockets, off the thread that happened to collect it.
@@ -95,7 +97,7 @@ def shutdown(client: Client, timeout: float | None, *, at_exit: bool = False) ->
     """Flush (bounded by ``timeout``) and close the transport; warn about what is left."""
     with client._transport_lock:
         transport, client._closed = client._transport, True
-        client._detour = True
+        client._detour, client._ready = True, None
     _clients_to_drain.discard(client)
     if transport is None:
         return True

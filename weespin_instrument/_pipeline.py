@@ -10,7 +10,7 @@ The functions take the :class:`~._client.Client` first: the client binds them as
 
 from __future__ import annotations
 
-import sys
+from sys import modules as _modules
 from time import time
 from typing import TYPE_CHECKING, Any
 
@@ -150,37 +150,34 @@ def emit_payload(
             return emit(client, name, payload, None, None, None, origin, span)
         # A copy first, in C and atomic: another thread may be changing the caller's dict.
         payload = payload.copy()
-        plans = client._plans
-        if span is _CURRENT_SPAN and "opentelemetry.trace" not in sys.modules:
-            span = None  # what current_span() says then, without the call
-        check = plans.first.get(name)
+        check = client._plans.first.get(name)
         if check is None or not check(payload):
             try:  # another key set of this name, or a value its check did not clear
-                check = plans.check_for(name, payload)
+                check = client._plans.check_for(name, payload)
             except Exception:  # a key's own __hash__ or __eq__ raised: the full way says what
                 check = None
             if check is None or not check(payload):
                 return emit(client, name, payload, None, None, None, origin, span)
-    transport = client._transport
-    settings = client.settings
-    if transport is None or settings.disabled or client._misconfigured is not None:
+    transport = client._ready
+    if transport is None:  # not started, disabled, misconfigured, or more to do than send
         return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
     if _identity.get() is _EMPTY:
         # build_event() for a call outside identify(), without its call: the call alone is a
         # tenth of what is left of a tracked call here.
         visitor = _visitor.get() if _context.visitors_seen else None
-        if span is _CURRENT_SPAN:
-            span = current_span()
+        if span is _CURRENT_SPAN:  # what current_span() says without OpenTelemetry, uncalled
+            span = current_span() if "opentelemetry.trace" in _modules else None
         event = _new_event(Event)
         event.name = name  # type: ignore[assignment]  # a str: checked above or by the site
         event.payload = payload  # type: ignore[assignment]  # the same: a plain dict
         event.user_id = event.link_id = None
-        event.device_id = settings.device_id if visitor is None else visitor.device_id
+        event.device_id = client.settings.device_id if visitor is None else visitor.device_id
         event.timestamp = time()
         event.span = span
-        if span is not None and settings.trace_correlation:
+        if span is not None and client.settings.trace_correlation:
             attach_trace(event, span)
     else:
+        settings = client.settings
         event = build_event(
             name,  # type: ignore[arg-type]
             payload, None, None, None, settings.device_id, settings.trace_correlation, span,
@@ -188,8 +185,8 @@ def emit_payload(
         if event.user_id is not None or event.link_id is not None:  # the guard looks at them
             return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
     next(client._tracked)
-    if client._detour or (event.device_id is None and client._needs_api and _context.visitors_seen):
-        return send(client, event, origin, transport)
+    if event.device_id is None and _context.visitors_seen and client._needs_api:
+        return send(client, event, origin, transport)  # a web visitor's, waiting for a device
     try:  # send's last step, all that is left of it here
         transport.send(event)
     except Exception as exc:

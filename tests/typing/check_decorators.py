@@ -63,6 +63,11 @@ assert_type(Shop.open(9), Shop)
 assert_type(export(3), bytes)
 assert_type(weespin.context.wrap(checkout)(1.0, "u"), dict[str, str])
 assert_type(weespin.track("x"), weespin.Event | None)
+assert_type(
+    weespin.track("x", {"a": 1}, user_id="u_1", link_id="l", device_id="d"), weespin.Event | None
+)
+assert_type(weespin.Client().track("x", None, user_id=42, schema=None), weespin.Event | None)
+weespin.track("x", {}, usr_id="u_1")  # type: ignore[call-arg]  # type checkers see the keywords
 assert_type(weespin.flush(), bool)
 
 with weespin.tracked("signup", plan="pro") as event:

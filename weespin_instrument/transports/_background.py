@@ -85,8 +85,10 @@ class BackgroundTransport(BaseTransport):
         if not settings.api_key and self._given is None:
             raise _no_api_key()
         self.outbox: Outbox | None = None
-        self._use(settings)
         self._refusal: str | None = None  # "closed" or "unauthorized": send() drops at once
+        #: Whether send() has more to do than an append (see _admit): a refusal, an outbox.
+        self._detour = False
+        self._use(settings)
         self._auth_error: AuthenticationError | None = None
         self._reset()
         at_fork(self, before=_before_fork, after_in_child=BackgroundTransport._after_fork)
@@ -111,6 +113,7 @@ class BackgroundTransport(BaseTransport):
         self.block_timeout = settings.block_timeout
         self.max_in_flight = settings.max_in_flight
         self.outbox = _outbox_for(settings, self.outbox)
+        self._detour = self._refusal is not None or self.outbox is not None
         given_age = self._max_event_age  # else the setting: configure(max_event_age=...)
         self.max_event_age = settings.delivery.age_limit if given_age is _DEFAULT else given_age
         self.devices = DeviceManager(store=settings.device_store)
@@ -124,15 +127,11 @@ class BackgroundTransport(BaseTransport):
         """
         if self._pid != _getpid():
             self._after_fork()
-        if self._refusal is not None:
-            self._refuse(event)
-            return
         inbox = self._inbox
         items = inbox.items
-        if len(items) + inbox.taken >= self.max_queue and not self._make_room(event, inbox):
+        more = self._detour or len(items) + inbox.taken >= self.max_queue
+        if more and not self._admit(event, inbox):  # refused, full, or for the outbox first
             return
-        if self.outbox is not None and not self.outbox.add(event):
-            self.reporter.count("not_durable")  # still delivered, from memory
         items.append(event)
         if inbox.idle:
             inbox.idle = False
@@ -191,7 +190,7 @@ class BackgroundTransport(BaseTransport):
         started = time.monotonic()
         if self._refusal != "closed":
             self.flush(timeout)
-        self._refusal = "closed"
+        self._refusal, self._detour = "closed", True
         thread = self._thread
         stopped = True
         if thread is not None:
@@ -289,7 +288,7 @@ class BackgroundTransport(BaseTransport):
     def _on_refused(self, error: AuthenticationError) -> None:
         self._auth_error = error
         if self._refusal is None:
-            self._refusal = "unauthorized"
+            self._refusal, self._detour = "unauthorized", True
 
     def _refuse(self, event: Event) -> None:
         if self._refusal == "unauthorized":
@@ -298,6 +297,18 @@ class BackgroundTransport(BaseTransport):
             )
         else:
             self.reporter.dropped("closed", event=event)
+
+    def _admit(self, event: Event, inbox: Inbox) -> bool:
+        """Whether ``event`` may be queued, when it takes more than an append: the transport
+        refuses events, the queue is full, or the event is written to the outbox first."""
+        if self._refusal is not None:
+            self._refuse(event)
+            return False
+        if len(inbox.items) + inbox.taken >= self.max_queue and not self._make_room(event, inbox):
+            return False
+        if self.outbox is not None and not self.outbox.add(event):
+            self.reporter.count("not_durable")  # still delivered, from memory
+        return True
 
     def _make_room(self, event: Event, inbox: Inbox) -> bool:
         """The queue is full: apply the overflow policy. ``True`` if ``event`` may be queued."""
