@@ -1,9 +1,11 @@
 """``tracked()``: one event for a block of code, sync or async, or for each call of a function.
 
 A block is its own event handle: ``with tracked(...) as event`` binds the ``tracked`` itself
-(a :class:`TrackedEvent`), so a block costs one object, not two. An instance entered again
-(re-entered, nested, or reused after its block ended) gives each later block a fresh copy of
-itself, made with the same name, fields and options.
+(a :class:`TrackedEvent`), so a block costs one object, not two. A block without options
+makes that event (its payload, ids, discarded flag) only when its code first uses it: the
+common block, which never does, sends its fields as they were given. An instance entered
+again (re-entered, nested, or reused after its block ended) gives each later block a fresh
+copy of itself, made with the same name, fields and options.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 # used, so the common block, whose event is its fields, makes nothing.
 _FRESH, _OPEN, _ENDED, _AGAIN, _FULL, _MADE = 0, 1, 2, 4, 8, 16
 _ENTERED = _OPEN | _ENDED
+#: TrackedEvent's slots, where a ``tracked`` keeps the event's attributes it makes when used.
+_SLOTS = vars(TrackedEvent)
+#: Held while a block's event is made on first use: its code may use it from several threads.
+_making = threading.Lock()
 
 
 def _made_when_used(name: str) -> Any:
@@ -146,12 +152,6 @@ def _made_when_used(name: str) -> Any:
         slot.__set__(self, value)
 
     return property(get, put)
-
-
-#: TrackedEvent's slots, where a ``tracked`` keeps the event's attributes it makes when used.
-_SLOTS = vars(TrackedEvent)
-#: Held while a block's event is made on first use: its code may use it from several threads.
-_making = threading.Lock()
 
 
 class _Signature:
@@ -205,13 +205,6 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
     #: The fresh copies open in later blocks, innermost last (set while ``_state`` says so).
     _again: list[tracked]
 
-    if not TYPE_CHECKING:  # typed as TrackedEvent's attributes
-        # The event's attributes a block can change, made when first used (see _MADE).
-        payload = _made_when_used("payload")
-        user_id = _made_when_used("user_id")
-        link_id = _made_when_used("link_id")
-        _discarded = _made_when_used("_discarded")
-
     if TYPE_CHECKING:
 
         def __init__(
@@ -246,6 +239,13 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
                 self._state = _FULL
 
         __signature__ = _Signature()
+
+        # The event's attributes a block can change, made when first used (see _MADE); to a
+        # type checker, TrackedEvent's.
+        payload = _made_when_used("payload")
+        user_id = _made_when_used("user_id")
+        link_id = _made_when_used("link_id")
+        _discarded = _made_when_used("_discarded")
 
     def _take(self, fields: dict[str, Any]) -> _Options:
         """Take ``payload=`` and the options out of ``fields``, checking them."""
