@@ -337,6 +337,32 @@ def test_what_a_block_does_to_its_event_is_sent(client: Client, memory: MemoryTr
     ]
 
 
+def test_a_block_with_options_sends_the_same_whether_or_not_it_uses_its_event(
+    client: Client, memory: MemoryTransport
+) -> None:
+    options: dict[str, object] = {"user_id": "u_1", "link_id": "lnk_1", "client": client}
+    for used in (False, True):
+        with tracked("export", rows=3, **options) as event:
+            if used:
+                event.payload["rows"] = 3
+        with (
+            pytest.raises(ValueError),
+            tracked("export", rows=3, on_exception="track", **options) as event,
+        ):
+            if used:
+                assert event.user_id == "u_1"
+            raise ValueError("disk full")
+        with tracked("export", {"rows": 3}, **options) as event:
+            if used:
+                assert not event.discarded
+    each = [
+        ("export", {"rows": 3}, "u_1", "lnk_1"),
+        ("export", {"rows": 3, "error": "ValueError"}, "u_1", "lnk_1"),
+        ("export", {"rows": 3}, "u_1", "lnk_1"),
+    ]
+    assert _sent(memory) == each * 2
+
+
 def test_a_block_that_raises_sends_nothing_whether_or_not_it_used_its_event(
     client: Client, memory: MemoryTransport
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from time import perf_counter
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,25 +132,26 @@ _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 # used, so the common block, whose event is its fields, makes nothing.
 _FRESH, _OPEN, _ENDED, _AGAIN, _FULL, _MADE = 0, 1, 2, 4, 8, 16
 _ENTERED = _OPEN | _ENDED
-#: TrackedEvent's slots, where a ``tracked`` keeps the event's attributes it makes when used.
-_SLOTS = vars(TrackedEvent)
+#: An instance in its own block, its event made: used by the block, or from a payload mapping.
+_OPEN_AND_MADE = frozenset({_OPEN | _MADE, _FULL | _OPEN | _MADE})
 #: Held while a block's event is made on first use: its code may use it from several threads.
 _making = threading.Lock()
 
 
 def _made_when_used(name: str) -> Any:
-    """A block's event attribute ``name``, kept in TrackedEvent's slot, made when first used."""
-    slot = _SLOTS[name]
+    """A block's event attribute ``name``, made when first used, kept in the slot ``_name``."""
+    kept = "_" + name
+    read = attrgetter(kept)
 
     def get(self: tracked) -> Any:
         if not self._state & _MADE:
             self._make_once()
-        return slot.__get__(self)
+        return read(self)
 
     def put(self: tracked, value: Any) -> None:
         if not self._state & _MADE:
             self._make_once()
-        slot.__set__(self, value)
+        setattr(self, kept, value)
 
     return property(get, put)
 
@@ -195,7 +197,12 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
         def export() -> None: ...
     """
 
-    __slots__ = ("_again", "_fields", "_given", "_name", "_options", "_state")
+    # _payload, _user_id, _link_id: the event's, once made (see _MADE); TrackedEvent's
+    # attributes of these names are properties here, which make them when first used.
+    __slots__ = (
+        "_again", "_fields", "_given", "_link_id", "_name", "_options", "_payload", "_state",
+        "_user_id",
+    )  # fmt: skip
     _name: str
     _given: Mapping[str, Any] | None
     #: The fields as given: each block's payload starts as a copy.
@@ -240,12 +247,10 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
 
         __signature__ = _Signature()
 
-        # The event's attributes a block can change, made when first used (see _MADE); to a
-        # type checker, TrackedEvent's.
+        # To a type checker, TrackedEvent's attributes.
         payload = _made_when_used("payload")
         user_id = _made_when_used("user_id")
         link_id = _made_when_used("link_id")
-        _discarded = _made_when_used("_discarded")
 
     def _take(self, fields: dict[str, Any]) -> _Options:
         """Take ``payload=`` and the options out of ``fields``, checking them."""
@@ -255,15 +260,41 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
             self._given = fields.pop("payload")
         return _Options.take(self._name, fields)
 
+    def set(self, **fields: Any) -> TrackedEvent:
+        """Add or replace payload fields; returns the event, so calls chain."""
+        if not self._state & _MADE:
+            self._make_once()
+        self._payload.update(fields)
+        return self
+
+    def discard(self) -> None:
+        """Send nothing for this block."""
+        if not self._state & _MADE:
+            self._make_once()
+        self._discarded = True
+
+    @property
+    def discarded(self) -> bool:
+        """Whether :meth:`discard` was called."""
+        return bool(self._state & _MADE) and self._discarded
+
     def __repr__(self) -> str:
         if not self._state & _ENTERED:
             return f"tracked({self._name!r})"
         return super().__repr__()
 
     def __enter__(self) -> TrackedEvent:
-        if self._state:  # options, a payload mapping, or entered before
-            return self._enter_other()
-        self._state = _OPEN
+        state = self._state
+        if not state:
+            self._state = _OPEN
+        elif state & _ENTERED:  # entered before: this block gets a fresh copy
+            return self._enter_again()
+        else:  # options or a payload mapping (or its event used before the block)
+            self._state = state & _FULL | _OPEN  # made again, if at all
+            if self._given is not _NO_PAYLOAD:
+                self._make()  # the mapping is read when the block starts
+            if self._options.timing:
+                self._started = perf_counter()
         # The span current when the block started: span events belong on it.
         self._span = current_span() if "opentelemetry.trace" in _modules else None
         return self
@@ -280,41 +311,44 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
             self._state = _ENDED
             client = _facade._default or get_client()
             client._emit_payload(self.name, self._fields, None, self._span)
+        elif (
+            exc is None
+            and self._state in _OPEN_AND_MADE
+            and self._options is _DEFAULTS
+            and self._user_id is None
+            and self._link_id is None
+            and not self._discarded
+        ):  # the same, its event made (used by the block, or from a payload mapping)
+            self._state ^= _ENTERED  # open -> ended
+            client = _facade._default or get_client()
+            client._emit_payload(self.name, self._payload, None, self._span)
         else:
             self._exit_other(exc_type, exc, tb)
 
     def _make(self) -> None:
         """Make this block's event from its payload mapping, fields and options."""
         given = self._given
+        fields = self._fields
         try:
-            payload = {**given, **self._fields} if given else {**self._fields}
+            self._payload = {**given, **fields} if given else {**fields}
         except Exception:
             # A mapping that cannot be read: the pipeline reads it again at the end, and
             # reports (or, in strict mode, raises) it there, the way it reports any payload.
-            payload = {"payload": given, **self._fields}
+            self._payload = {"payload": given, **fields}
         options = self._options
-        _SLOTS["payload"].__set__(self, payload)
-        _SLOTS["user_id"].__set__(self, options.user_id)
-        _SLOTS["link_id"].__set__(self, options.link_id)
-        _SLOTS["_discarded"].__set__(self, False)
+        self._user_id = options.user_id
+        self._link_id = options.link_id
+        self._discarded = False
         self._state |= _MADE  # last: a thread that sees it finds the event made
 
     def _make_once(self) -> None:
         """Make this block's event on its first use, however many threads use it first."""
-        with _making:
+        _making.acquire()  # (a with statement costs twice as much)
+        try:
             if not self._state & _MADE:
                 self._make()
-
-    def _enter_other(self) -> TrackedEvent:
-        """Enter a block with options or a payload mapping, or a fresh copy of this one."""
-        if self._state & _ENTERED:  # entered before: this block gets a fresh copy
-            return self._enter_again()
-        self._state = self._state & _FULL | _OPEN
-        self._make()
-        if self._options.timing:
-            self._started = perf_counter()
-        self._span = current_span() if "opentelemetry.trace" in _modules else None
-        return self
+        finally:
+            _making.release()
 
     def _enter_again(self) -> TrackedEvent:
         """Enter a fresh copy: this instance is open, or its block has ended."""
@@ -341,7 +375,7 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
             block.__exit__(exc_type, exc, tb)
             return
         assert state & _ENTERED == _OPEN, "__exit__ without __enter__"
-        self._state = state - _OPEN + _ENDED
+        self._state = state ^ _ENTERED  # open -> ended
         self._send(exc)
 
     def _send(self, exc: BaseException | None) -> None:
@@ -349,10 +383,14 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
         options = self._options
         if exc is not None and not (options.track_errors and isinstance(exc, Exception)):
             return
-        if self._discarded:
+        if not self._state & _MADE:  # its event unused: its fields and options as given
+            payload: Any = self._fields
+            user_id, link_id = options.user_id, options.link_id
+        elif self._discarded:
             return
+        else:
+            payload, user_id, link_id = self._payload, self._user_id, self._link_id
         client = options.client or _facade._default or get_client()
-        payload: Any = self.payload
         if exc is not None or options.timing:
             try:
                 payload = {**payload}
@@ -360,13 +398,12 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
                 add_outcome(payload, exc, outcome, self._started if options.timing else None)
             except Exception:
                 pass  # the payload is not a mapping any more: the pipeline reports it
-        if self.user_id is None and self.link_id is None and options.schema is None:
+        if user_id is None and link_id is None and options.schema is None:
             client._emit_payload(self.name, payload, None, self._span)
         else:
             client._pipeline(
-                self.name, payload, self.user_id, self.link_id, None, None, self._span,
-                options.schema,
-            )  # fmt: skip
+                self.name, payload, user_id, link_id, None, None, self._span, options.schema
+            )
 
     def _fresh(self) -> tracked:
         block = tracked(self._name, self._given, **self._fields)
