@@ -127,9 +127,9 @@ _DEFAULTS = _Options({}, where=lambda: "tracked()")
 _NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 # Where an instance is: never entered, in its own block, past it; plus _AGAIN while blocks
 # entered later (fresh copies of it) are open. _FULL: it has options or a payload mapping, so
-# its blocks make their event when they start and go the full way when they end. _MADE: the
-# block's event (payload, ids, discarded) is made; a block without _FULL makes it when first
-# used, so the common block, whose event is its fields, makes nothing.
+# its blocks go the full way in and out. _MADE: the block's event (payload, ids, discarded)
+# is made, when the block first uses it (or, from a payload mapping, when it starts): the
+# common block, whose event is its fields as given, makes nothing.
 _FRESH, _OPEN, _ENDED, _AGAIN, _FULL, _MADE = 0, 1, 2, 4, 8, 16
 _ENTERED = _OPEN | _ENDED
 #: An instance in its own block, its event made: used by the block, or from a payload mapping.
@@ -139,7 +139,7 @@ _making = threading.Lock()
 
 
 def _made_when_used(name: str) -> Any:
-    """A block's event attribute ``name``, made when first used, kept in the slot ``_name``."""
+    """A block's event attribute ``name``, made when first used, kept in ``_`` + ``name``."""
     kept = "_" + name
     read = attrgetter(kept)
 
@@ -211,6 +211,9 @@ class tracked(TrackedEvent, Block[TrackedEvent]):
     _state: int
     #: The fresh copies open in later blocks, innermost last (set while ``_state`` says so).
     _again: list[tracked]
+    _payload: dict[str, Any]
+    _user_id: str | int | None
+    _link_id: str | None
 
     if TYPE_CHECKING:
 
