@@ -150,7 +150,10 @@ def emit_payload(
             return emit(client, name, payload, None, None, None, origin, span)
         # A copy first, in C and atomic: another thread may be changing the caller's dict.
         payload = payload.copy()
-        check = client._plans.first.get(name)
+        try:
+            check = client._plans.first[name]
+        except KeyError:  # a name seen for the first time
+            check = None
         if check is None or not check(payload):
             try:  # another key set of this name, or a value its check did not clear
                 check = client._plans.check_for(name, payload)
@@ -164,14 +167,15 @@ def emit_payload(
     if _identity.get() is _EMPTY:
         # build_event() for a call outside identify(), without its call: the call alone is a
         # tenth of what is left of a tracked call here.
-        visitor = _visitor.get() if _context.visitors_seen else None
         if span is _CURRENT_SPAN:  # what current_span() says without OpenTelemetry, uncalled
             span = current_span() if "opentelemetry.trace" in _modules else None
         event = _new_event(Event)
         event.name = name  # type: ignore[assignment]  # a str: checked above or by the site
         event.payload = payload  # type: ignore[assignment]  # the same: a plain dict
         event.user_id = event.link_id = None
-        event.device_id = client.settings.device_id if visitor is None else visitor.device_id
+        event.device_id = client.settings.device_id
+        if _context.visitors_seen and (visitor := _visitor.get()) is not None:
+            event.device_id = visitor.device_id  # a web app's visitor has a device of its own
         event.timestamp = time()
         event.span = span
         if span is not None and client.settings.trace_correlation:
@@ -185,7 +189,7 @@ def emit_payload(
         if event.user_id is not None or event.link_id is not None:  # the guard looks at them
             return emit(client, name, payload, None, None, None, origin, span, None, _CLEARED)
     next(client._tracked)
-    if event.device_id is None and _context.visitors_seen and client._needs_api:
+    if _context.visitors_seen and event.device_id is None and client._needs_api:
         return send(client, event, origin, transport)  # a web visitor's, waiting for a device
     try:  # send's last step, all that is left of it here
         transport.send(event)

@@ -129,8 +129,9 @@ class BackgroundTransport(BaseTransport):
             self._after_fork()
         inbox = self._inbox
         items = inbox.items
-        more = self._detour or len(items) + inbox.taken >= self.max_queue
-        if more and not self._admit(event, inbox):  # refused, full, or for the outbox first
+        if (self._detour or len(items) + inbox.taken >= self.max_queue) and not self._admit(
+            event, inbox
+        ):  # refused, full, or for the outbox first
             return
         items.append(event)
         if inbox.idle:
