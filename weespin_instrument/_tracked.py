@@ -1,11 +1,12 @@
 """``tracked()``: one event for a block of code, sync or async, or for each call of a function.
 
 A block is its own event handle: ``with tracked(...) as event`` binds the ``tracked`` itself
-(a :class:`TrackedEvent`), so a block costs one object, not two. A block without options
-makes that event (its payload, ids, discarded flag) only when its code first uses it: the
-common block, which never does, sends its fields as they were given. An instance entered
-again (re-entered, nested, or reused after its block ended) gives each later block a fresh
-copy of itself, made with the same name, fields and options.
+(a :class:`TrackedEvent`), so a block costs one object, not two. A block makes that event
+(its payload, ids, discarded flag) when its code first uses it, or when it starts for a
+payload mapping, which is read then: the common block, which never uses it, sends its fields
+as they were given. An instance entered again (re-entered, nested, or reused after its block
+ended) gives each later block a fresh copy of itself, made with the same name, fields and
+options.
 """
 
 from __future__ import annotations
