@@ -13,7 +13,7 @@ from weespin_instrument import Client
 from weespin_instrument.collector import Collector
 from weespin_instrument.transports import BackgroundTransport, _engine
 from weespin_instrument.transports._aio import SenderLoop
-from weespin_instrument.transports._engine import LINGER, Sender
+from weespin_instrument.transports._engine import LINGER, Sender, worker_goes_on
 
 KEY = "wake-up-test-key"
 
@@ -33,6 +33,12 @@ def established_connections(port: int) -> int:
             if remote_port == port and fields[3] == "01":
                 count += 1
     return count
+
+
+def sender_of(client: Client) -> Sender:
+    transport = client.transport
+    assert isinstance(transport, BackgroundTransport) and transport._sender is not None
+    return transport._sender
 
 
 # -- cheap wake-ups ------------------------------------------------------------------------------
@@ -82,6 +88,36 @@ def test_a_trickle_of_events_coalesces_instead_of_waking_the_sender_per_event(
     assert client.flush(timeout=10.0)
     assert client.stats().sent == events + 1
     assert len(wakes) < events / 2, len(wakes)  # one wake-up per event before
+    client.shutdown()
+
+
+def test_a_worker_goes_on_with_the_next_job_unless_the_sender_lingers_or_has_too_many() -> None:
+    assert worker_goes_on(4, 16, lingering=False)  # busy: the answer's worker sends the next
+    assert not worker_goes_on(4, 16, lingering=True)  # what trickled in waits for the look
+    assert not worker_goes_on(17, 16, lingering=False)  # the limit went down: one fewer
+
+
+def test_what_trickles_in_while_the_sender_lingers_goes_out_together_at_its_next_look(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each event comes while the one before is out (300 ms round trips). A worker that got
+    its answer used to take the next at once: one request on the wire at a time. While the
+    sender lingers it stops instead, and the linger's look sends what came, together."""
+    client = client_to(collector.url)
+    client.track("warm_up")
+    assert client.flush(timeout=10.0)
+    assert wait_until(lambda: sender_of(client).jobs.inbox.idle, timeout=10.0)
+    monkeypatch.setattr(_engine, "LINGER", 2.0)  # it looks again 2 s after the first is sent
+    collector.set_latency(300)
+    before = collector.stats()["event_requests"]
+    client.track("open_app", {"n": 0})  # wakes the idle sender: sent at once, then it lingers
+    for n in range(1, 4):
+        time.sleep(0.1 if n == 1 else 0.3)  # each during the previous one's round trip
+        client.track("open_app", {"n": n})
+    assert wait_until(lambda: client.stats().in_flight == 3, timeout=10.0), client.stats()
+    assert wait_until(lambda: client.stats().sent == 5, timeout=10.0)
+    assert collector.stats()["event_requests"] - before == 4
+    assert sorted(event["payload"]["n"] for event in collector.events("open_app")) == [0, 1, 2, 3]
     client.shutdown()
 
 

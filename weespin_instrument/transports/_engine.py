@@ -7,8 +7,10 @@ Requests are sent by worker coroutines, as many as :class:`~._concurrency.InFlig
 allows (it follows the observed round trip; ``max_in_flight``, when given, fixes it). A
 worker that gets an answer takes its next job at once, in the same step: a response costs no
 extra trip through the event loop, no new task (measured: task-per-request scheduling costs
-about 40% more CPU per request than long-lived workers). Jobs come from the
-:class:`~._jobs.JobQueue` (parked, retries due, recovered from the outbox, the inbox).
+about 40% more CPU per request than long-lived workers). While the sender lingers it stops
+instead (:func:`worker_goes_on`): what trickles in waits for the linger's look and goes out
+as one batch. Jobs come from the :class:`~._jobs.JobQueue` (parked, retries due, recovered
+from the outbox, the inbox).
 
 What an answer means, and what follows, is :func:`~._outcomes.decide`'s (a pure function,
 built on :func:`~._retry.outcome_of`, the mapping the synchronous client shares): an
@@ -61,13 +63,18 @@ __all__ = ["Sender"]
 #: Seconds between outbox heartbeats (which also claim rows of processes that died).
 HEARTBEAT_EVERY = 5.0
 #: Seconds the sender stays awake after its last job before it goes idle. Events that
-#: trickle in meanwhile are taken by its next look, without a wake-up each: a trickle
-#: coalesces into small batches instead of costing every caller a wake-up. Measured at one
-#: event every 2 ms (``benchmarks/delivery.py``): CPU per event 2.2x a burst's at 5 ms,
-#: 1.8x at 10 ms, 1.6-1.8x at 20 ms, 1.25-1.47x at 50 ms; but at 50 ms the larger batches
-#: cost the uvicorn benchmark (``benchmarks/web_app.py``) one loop stall over 20 ms per
-#: 6,000 requests in 4 runs of 4, none at 20 ms: 20 ms it stays. A flush does not wait for it.
-LINGER = 0.020
+#: trickle in meanwhile wait for its next look and go out together, without a wake-up each
+#: (:func:`worker_goes_on`): a trickle costs a batch's trips through the loop, not an
+#: event's. A longer linger makes larger batches, but a batch's requests are in flight
+#: together, each holding about 70 objects of aiohttp's in CPython's youngest GC
+#: generation (collected at 700): at one event every 2 ms a 20 ms batch alone fills it,
+#: collections come three times as often, and so do full collections, which hold the GIL
+#: 25-45 ms in a web app. Measured (``benchmarks/delivery.py --paced-only``,
+#: ``benchmarks/web_app.py``, a loaded machine): at 12 ms CPU per paced event 1.42-1.82x a
+#: burst's (median 1.65 of 10 runs; 1.92 of 5 at 20 ms without the batch), 25-34 collections
+#: per 6,000 requests (72-85 before), no loop stall in 5 runs; at 15 ms 90-107 collections
+#: and a full one in each of 3 runs (1-2 stalls); at 20 ms about 250. A flush does not wait.
+LINGER = 0.012
 
 
 class Sender:
@@ -119,6 +126,7 @@ class Sender:
         self._alarm = Alarm(self.loop, self.pump, self._context)
         #: While the sender lingers (see :data:`LINGER`), when it goes idle.
         self._linger_due: float | None = None
+        self._lingering = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers = 0
         self._stopping = False
@@ -179,6 +187,7 @@ class Sender:
         """Start what may start now; arrange to be called again when more may."""
         if self._stopping:
             return
+        self._lingering = False  # looking now
         try:
             now = self.loop.time()
             while self._workers < self.limit.value:
@@ -243,6 +252,7 @@ class Sender:
             linger_due = self._linger_due = now + LINGER
         if now + 0.001 < linger_due:  # a timer may fire a little early: close enough
             self._alarm.after(linger_due - now)
+            self._lingering = True
             return  # still awake: callers append without waking us
         self._linger_due = None
         inbox = self.jobs.inbox
@@ -262,8 +272,9 @@ class Sender:
                 while job is not None:
                     await self._deliver(job)
                     in_hand.discard(job)
-                    if self._workers > self.limit.value:
-                        return  # the limit went down: one worker fewer
+                    lingering = self._lingering
+                    if not worker_goes_on(self._workers, self.limit.value, lingering=lingering):
+                        return
                     now = self.loop.time()
                     job = self._next(now)
                     if job is not None:
@@ -361,6 +372,19 @@ class Sender:
         self.loop.remove_reader(self._pipe.reader.fileno())
         self._pipe.close()  # a caller's wake() now fails quietly
         await self.api.close()
+
+
+def worker_goes_on(workers: int, limit: int, *, lingering: bool) -> bool:
+    """Whether a worker that got its answer takes the next job itself: not when the limit
+    went down (one worker fewer), nor while the sender lingers (what trickles in meanwhile
+    waits for the linger's look and goes out with the rest, as one batch).
+
+    Example::
+
+        worker_goes_on(4, 16, lingering=False)  # True: a busy sender's worker goes on
+        worker_goes_on(4, 16, lingering=True)   # False: the next look takes what came
+    """
+    return workers <= limit and not lingering
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
