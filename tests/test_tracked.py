@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from weespin_instrument import Client, InvalidEventError, TrackedEvent, tracked
 from weespin_instrument.collector import Collector
+from weespin_instrument.testing import default_client
 from weespin_instrument.transports import MemoryTransport
 
 
@@ -278,3 +281,210 @@ def test_a_block_delivers_what_track_delivers(collector: Collector) -> None:
     first, *others = [{k: v for k, v in e.items() if k in shown} for e in stored]
     assert first["payload"]["card"] == "[REDACTED]"
     assert others == [first, first]
+
+
+# -- a block without options: its event is made only when the block uses it ----------------
+# A block that never touches its event sends its fields as given; one that reads or changes
+# the event (or raises) goes the full way. Both must send, refuse and count the same.
+
+
+def _sent(memory: MemoryTransport) -> list[tuple[str, dict[str, object], object, object]]:
+    return [(e.name, e.payload, e.user_id, e.link_id) for e in memory.events]
+
+
+def test_a_block_sends_the_same_whether_or_not_it_uses_its_event(
+    client: Client, memory: MemoryTransport
+) -> None:
+    uses = {
+        "nothing": lambda event: None,
+        "reads the payload": lambda event: event.payload,
+        "sets nothing new": lambda event: event.set(),
+        "reads whether it is discarded": lambda event: event.discarded,
+        "reads its repr": repr,
+    }
+    with default_client(client):
+        for use in uses.values():
+            with tracked("add_to_cart", sku="SKU-1", quantity=2) as event:
+                use(event)
+        with tracked("add_to_cart", sku="SKU-1", quantity=2) as event:
+            event.user_id = event.link_id = None
+    with tracked("add_to_cart", sku="SKU-1", quantity=2, client=client):
+        pass  # the full way, for comparison
+    assert _sent(memory) == [("add_to_cart", {"sku": "SKU-1", "quantity": 2}, None, None)] * 7
+    assert (client.stats().tracked, client.stats().dropped) == (7, {})
+
+
+def test_what_a_block_does_to_its_event_is_sent(client: Client, memory: MemoryTransport) -> None:
+    with default_client(client):
+        with tracked("signup", plan="pro") as event:
+            event.user_id = 42
+        with tracked("signup", plan="pro") as event:
+            event.link_id = "lnk_1"
+        with tracked("signup", plan="pro") as event:
+            event.payload["step"] = 2
+        with tracked("signup", plan="pro") as event:
+            event.name = "signed_up"
+        with tracked("signup", plan="pro") as event:
+            event.discard()
+        with tracked("signup", plan="pro") as event:
+            event.payload = {"replaced": True}
+    assert _sent(memory) == [
+        ("signup", {"plan": "pro"}, "42", None),
+        ("signup", {"plan": "pro"}, None, "lnk_1"),
+        ("signup", {"plan": "pro", "step": 2}, None, None),
+        ("signed_up", {"plan": "pro"}, None, None),
+        ("signup", {"replaced": True}, None, None),
+    ]
+
+
+def test_a_block_with_options_sends_the_same_whether_or_not_it_uses_its_event(
+    client: Client, memory: MemoryTransport
+) -> None:
+    options: dict[str, object] = {"user_id": "u_1", "link_id": "lnk_1", "client": client}
+    for used in (False, True):
+        with tracked("export", rows=3, **options) as event:
+            if used:
+                event.payload["rows"] = 3
+        with (
+            pytest.raises(ValueError),
+            tracked("export", rows=3, on_exception="track", **options) as event,
+        ):
+            if used:
+                assert event.user_id == "u_1"
+            raise ValueError("disk full")
+        with tracked("export", {"rows": 3}, **options) as event:
+            if used:
+                assert not event.discarded
+    each = [
+        ("export", {"rows": 3}, "u_1", "lnk_1"),
+        ("export", {"rows": 3, "error": "ValueError"}, "u_1", "lnk_1"),
+        ("export", {"rows": 3}, "u_1", "lnk_1"),
+    ]
+    assert _sent(memory) == each * 2
+
+
+def test_a_block_that_raises_sends_nothing_whether_or_not_it_used_its_event(
+    client: Client, memory: MemoryTransport
+) -> None:
+    with default_client(client):
+        with pytest.raises(KeyError), tracked("signup", plan="pro"):
+            raise KeyError("email")
+        with pytest.raises(KeyError), tracked("signup", plan="pro") as event:
+            event.set(step=1)
+            raise KeyError("email")
+    assert memory.events == []
+    assert client.stats().tracked == 0
+
+
+def test_an_invalid_field_is_refused_alike_whether_or_not_the_block_used_its_event(
+    memory: MemoryTransport,
+) -> None:
+    client = Client(transport=memory)
+    with default_client(client):
+        with tracked("signup", tags=["a", "b"]):
+            pass
+        with tracked("signup", tags=["a", "b"]) as event:
+            event.set(step=1)
+    assert memory.events == []
+    assert client.stats().dropped == {"invalid_payload": 2}
+    strict = Client(transport=memory, strict=True)
+    messages = []
+    with default_client(strict):
+        for used in (False, True):
+            with pytest.raises(InvalidEventError) as info, tracked("s", tags=["a"]) as event:
+                if used:
+                    event.payload["step"] = 1
+            messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert "payload key 'tags': list values are not supported" in messages[0]
+
+
+def test_an_instance_used_again_after_a_redacted_block_starts_from_its_fields(
+    client: Client, memory: MemoryTransport
+) -> None:
+    card = "4111 1111 1111 1111"
+    block = tracked("pay", card=card, amount=5)
+    with default_client(client):
+        with block:
+            pass
+        assert block.payload == {"card": card, "amount": 5}  # read after the block
+        with block as again:
+            assert again.payload == {"card": card, "amount": 5}
+        with block:
+            pass
+    assert [e.payload for e in memory.events] == [{"card": "[REDACTED]", "amount": 5}] * 3
+    assert client.stats().redacted == 3
+
+
+def test_a_plain_instance_nests_and_is_reused_by_the_default_client(
+    client: Client, memory: MemoryTransport
+) -> None:
+    step = tracked("step", n=0)
+
+    @tracked("export", kind="daily")
+    def export() -> None:
+        pass
+
+    async def main() -> None:
+        async with step:
+            await asyncio.sleep(0)
+
+    with default_client(client):
+        with step as first:
+            with step as second:
+                second.set(n=2)
+            assert first is step and second is not step
+        with step:
+            pass
+        asyncio.run(main())
+        export()
+        export()
+    assert [(e.name, e.payload) for e in memory.events] == [
+        ("step", {"n": 2}),
+        ("step", {"n": 0}),
+        ("step", {"n": 0}),
+        ("step", {"n": 0}),
+        ("export", {"kind": "daily"}),
+        ("export", {"kind": "daily"}),
+    ]
+
+
+def test_what_was_done_to_an_instance_before_its_block_is_made_afresh_when_it_starts(
+    client: Client, memory: MemoryTransport
+) -> None:
+    block = tracked("signup", plan="pro")
+    assert repr(block) == "tracked('signup')"
+    assert (block.payload, block.user_id, block.discarded) == ({"plan": "pro"}, None, False)
+    block.payload["early"] = True
+    block.discard()
+    with default_client(client), block as event:
+        assert event is block
+        assert (event.payload, event.discarded) == ({"plan": "pro"}, False)
+    assert _sent(memory) == [("signup", {"plan": "pro"}, None, None)]
+
+
+def test_threads_that_first_use_a_block_s_event_together_all_reach_it(
+    client: Client, memory: MemoryTransport
+) -> None:
+    def fill(event: TrackedEvent, start: threading.Barrier, n: int) -> None:
+        start.wait()
+        event.set(**{f"part_{n}": n})
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: what a race needs
+    try:
+        with default_client(client):
+            for _ in range(200):
+                with tracked("batch") as event:
+                    start = threading.Barrier(8)
+                    threads = [
+                        threading.Thread(target=fill, args=(event, start, n)) for n in range(8)
+                    ]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    whole = {f"part_{n}": n for n in range(8)}
+    assert [e.payload for e in memory.events] == [whole] * 200
