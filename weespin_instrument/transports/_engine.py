@@ -126,6 +126,7 @@ class Sender:
         self._alarm = Alarm(self.loop, self.pump, self._context)
         #: While the sender lingers (see :data:`LINGER`), when it goes idle.
         self._linger_due: float | None = None
+        #: Whether the sender lingers now: a worker stops at its answer (see worker_goes_on).
         self._lingering = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers = 0
@@ -272,8 +273,9 @@ class Sender:
                 while job is not None:
                     await self._deliver(job)
                     in_hand.discard(job)
-                    lingering = self._lingering
-                    if not worker_goes_on(self._workers, self.limit.value, lingering=lingering):
+                    if not worker_goes_on(
+                        self._workers, self.limit.value, lingering=self._lingering
+                    ):
                         return
                     now = self.loop.time()
                     job = self._next(now)
