@@ -99,6 +99,22 @@ ROWS: dict[str, tuple[str, str, int | None]] = {
         'with tracked("add_to_cart", sku=sku, quantity=quantity, price=price): pass',
         22_000,
     ),
+    # Other block shapes, for scale: a block makes its event only when its code uses it.
+    "with tracked(), event.set()": (
+        "tracked = awake_background_client().tracked",
+        'with tracked("add_to_cart", sku=sku, quantity=quantity) as event: event.set(price=price)',
+        None,
+    ),
+    "with tracked(), user_id=": (
+        "tracked = awake_background_client().tracked",
+        'with tracked("add_to_cart", sku=sku, quantity=quantity, price=price, user_id="u_1"): pass',
+        None,
+    ),
+    "with tracked(), a payload mapping": (
+        "tracked = awake_background_client().tracked",
+        'with tracked("add_to_cart", {"sku": sku, "quantity": quantity, "price": price}): pass',
+        None,
+    ),
     "@track_event call, OpenTelemetry SDK loaded": (
         _OTEL_SDK + _DECORATED,
         "add_to_cart(sku, quantity, price)",
