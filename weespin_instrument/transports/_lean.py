@@ -168,14 +168,13 @@ class LeanAPI(AsyncAPI):
     """``POST`` the init path and the events path over a pool of keep-alive connections.
 
     :class:`~._aio.AsyncAPI`'s calls (inherited: only the pool and ``_post`` differ), the
-    same results and typed errors, one attempt per call.
-    Create, use and close it inside one event loop.
+    same results and typed errors, one attempt per call, on one event loop.
 
     Example::
 
         api = LeanAPI(settings, max_connections=64)
         await api.open()
-        await api.send_event(body)
+        device_id = await api.initialize_device()
     """
 
     def __init__(self, settings: Settings, *, max_connections: int) -> None:
