@@ -281,6 +281,8 @@ def main() -> None:
     flags = " --paced-only" if args.paced_only else ""
     if _engine.LINGER != LINGER:
         flags += f" --linger-ms {args.linger_ms:g}"
+    if os.environ.get("WEESPIN_LEAN_ENGINE") == "1":
+        flags += "  (WEESPIN_LEAN_ENGINE=1)"
     print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}{flags}\n")
 
     if args.paced_only:

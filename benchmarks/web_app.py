@@ -18,6 +18,7 @@ each in turn, several rounds, and reports per app:
 Everything runs on 127.0.0.1, bounded (about 40 s).
 
     .venv/bin/python benchmarks/web_app.py [--requests 2000] [--rounds 3]
+        [--linger-ms 20]   # the sender's linger in the app, to compare alternatives
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from delivery import collector
 
 KEY = "bench-key"
 STALL = 0.020
+#: How ``--linger-ms`` reaches the app processes.
+_LINGER_ENV = "WEESPIN_BENCH_LINGER_MS"
 TICK = 0.005
 
 
@@ -97,6 +100,11 @@ def make_app(with_library: bool, collector_url: str) -> object:
 
 def serve(with_library: bool, collector_url: str, port: int) -> None:
     import uvicorn
+
+    if os.environ.get(_LINGER_ENV):
+        from weespin_instrument.transports import _engine
+
+        _engine.LINGER = float(os.environ[_LINGER_ENV]) / 1000
 
     uvicorn.run(
         make_app(with_library, collector_url),  # type: ignore[arg-type]
@@ -186,8 +194,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--interval-ms", type=float, default=2.0)
+    parser.add_argument("--linger-ms", type=float, help="the sender's linger in the app")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.linger_ms is not None:
+        os.environ[_LINGER_ENV] = str(args.linger_ms)
     if args.serve:
         with_library, url, port = args.serve
         serve(with_library == "1", url, int(port))
@@ -195,7 +206,10 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(
         f"reproduce: {sys.executable} benchmarks/web_app.py --requests {args.requests} "
-        f"--rounds {args.rounds}\n"
+        f"--rounds {args.rounds}"
+        + (f" --linger-ms {args.linger_ms:g}" if args.linger_ms is not None else "")
+        + ("  (WEESPIN_LEAN_ENGINE=1)" if os.environ.get("WEESPIN_LEAN_ENGINE") == "1" else "")
+        + "\n"
     )
     results: dict[str, list[Round]] = {"without the library": [], "with @track_event": []}
     with (

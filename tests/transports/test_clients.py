@@ -26,6 +26,7 @@ from weespin_instrument.errors import (
     ServerError,
 )
 from weespin_instrument.transports._aio import AsyncAPI
+from weespin_instrument.transports._engine import _sender_api
 from weespin_instrument.transports._protocol import encode_body
 from weespin_instrument.transports._sync_client import SyncAPI
 
@@ -41,7 +42,8 @@ class Blocking:
 
     def _run(self, call: Callable[[AsyncAPI], Any]) -> Any:
         async def main() -> Any:
-            api = AsyncAPI(self.settings, max_connections=1)
+            # The sender's choice: the lean prototype's client under WEESPIN_LEAN_ENGINE=1.
+            api = _sender_api(self.settings, max_connections=1)
             await api.open()
             try:
                 return await call(api)

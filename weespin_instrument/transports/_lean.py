@@ -1,0 +1,297 @@
+"""A prototype: the Weespin API over bare asyncio protocols and httptools, for the sender.
+
+:class:`LeanAPI` offers :class:`~._aio.AsyncAPI`'s calls with the same results and the same
+typed errors (:mod:`._protocol`), for plain ``http://`` base URLs without a proxy, in a
+fraction of aiohttp's CPU and objects per request: one keep-alive HTTP/1.1 connection per
+request in flight, requests written from a prebuilt head, answers parsed by httptools
+(uvicorn's parser). Selected only when ``WEESPIN_LEAN_ENGINE=1`` (:func:`sender_api`); TLS
+and proxies stay on aiohttp.
+
+Example::
+
+    api = sender_api(settings, max_connections=64)
+    await api.open()
+    await api.send_event(body)
+    await api.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import httptools
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
+
+from .._config import Settings
+from ..errors import DeliveryError
+from . import _protocol as protocol
+from ._aio import _KEEPALIVE, AsyncAPI
+
+__all__ = ["LeanAPI", "sender_api"]
+
+_NO_HEADERS: dict[str, str] = {}
+#: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
+_KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
+
+
+def sender_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
+    """:class:`LeanAPI` when the URL is plain HTTP without a proxy, else aiohttp's client."""
+    if LeanAPI.serves(settings):
+        return LeanAPI(settings, max_connections=max_connections)
+    return AsyncAPI(settings, max_connections=max_connections)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: one request at a time, its answer parsed by httptools."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.body = bytearray()
+        self.headers = _NO_HEADERS
+        self.status = 0
+        self.headers_done = False
+        #: Whether the connection may carry the next request.
+        self.reusable = False
+        self.closed = False
+        self.idle_since = 0.0
+
+    # -- asyncio's callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # bytes nobody asked for: the connection is out of step
+            self.abort()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # pragma: no cover - never asked for
+            self._fail(ConnectionError("the server switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.waiter is None or self.waiter.done():
+            return
+        if self.headers_done and exc is None and self.parser.get_status_code():
+            # An answer without a length ends with the connection, as HTTP/1.0's did.
+            self._finish(reusable=False)
+        else:
+            self._fail(exc or ConnectionResetError("the server closed the connection"))
+
+    # -- httptools' callbacks ----------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        kept = _KEPT.get(name.lower())
+        if kept is not None:
+            if self.headers is _NO_HEADERS:
+                self.headers = {}
+            self.headers[kept] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+        if len(self.body) >= protocol.MAX_BODY:  # the rest is never read
+            self._finish(reusable=False)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:  # an interim answer: the real one follows
+            self.headers_done = False
+            return
+        self._finish(reusable=self.parser.should_keep_alive())
+
+    # -- one request -------------------------------------------------------------------------
+
+    def send(
+        self, request: bytes, deadline: float
+    ) -> asyncio.Future[tuple[int, dict[str, str], bytes]]:
+        """Write ``request``; the future is its answer (status, kept headers, body)."""
+        assert self.transport is not None
+        self.body.clear()
+        self.headers = _NO_HEADERS
+        self.headers_done = False
+        self.reusable = False
+        waiter = self.waiter = self.loop.create_future()
+        self.timer = self.loop.call_at(deadline, self._time_out)
+        self.transport.write(request)
+        return waiter
+
+    def _finish(self, *, reusable: bool) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        self.stop_timer()
+        self.reusable = reusable and not self.closed
+        if not self.reusable:
+            self.abort()
+        waiter.set_result((self.status, self.headers, bytes(self.body[: protocol.MAX_BODY])))
+        self.waiter = None
+
+    def _fail(self, error: BaseException) -> None:
+        waiter = self.waiter
+        self.stop_timer()
+        self.abort()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self.waiter = None
+
+    def _time_out(self) -> None:
+        self.timer = None
+        self._fail(TimeoutError())
+
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def abort(self) -> None:
+        self.reusable = False
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class LeanAPI(AsyncAPI):
+    """``POST`` the init path and the events path over a pool of keep-alive connections.
+
+    :class:`~._aio.AsyncAPI`'s calls (inherited: only the pool and ``_post`` differ), the
+    same results and typed errors, one attempt per call, on one event loop.
+
+    Example::
+
+        api = LeanAPI(settings, max_connections=64)
+        await api.open()
+        device_id = await api.initialize_device()
+    """
+
+    def __init__(self, settings: Settings, *, max_connections: int) -> None:
+        super().__init__(settings, max_connections=max_connections)
+        events = self._events_url
+        self._host = events.raw_host or "127.0.0.1"
+        self._port = events.port or 80
+        self._heads = {events: self._head(events), self._init_url: self._head(self._init_url)}
+        self._idle: list[_Connection] = []
+        self._busy: set[_Connection] = set()
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @staticmethod
+    def serves(settings: Settings) -> bool:
+        """Whether this engine can send to ``settings.base_url``: plain HTTP, no proxy."""
+        url = URL(settings.base_url.rstrip("/") + settings.events_path)
+        if url.scheme != "http" or not url.raw_host:
+            return False
+        try:
+            get_env_proxy_for_url(url)
+        except LookupError:
+            return True
+        return False
+
+    def _head(self, url: URL) -> bytes:
+        host = url.raw_host if url.is_default_port() else f"{url.raw_host}:{url.port}"
+        lines = [f"POST {url.raw_path_qs} HTTP/1.1", f"Host: {host}"]
+        headers = protocol.request_headers(self.settings.api_key)
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
+
+    def __repr__(self) -> str:
+        return f"LeanAPI(base_url={self.settings.base_url!r}, api_key={self.settings.key_hint!r})"
+
+    async def open(self) -> None:
+        """Bind to the running loop (connections open on first use)."""
+        self._loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        """Close every connection (idempotent)."""
+        self._loop = None
+        for connection in [*self._idle, *self._busy]:
+            connection.abort()
+        self._idle.clear()
+        self._busy.clear()
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _post(self, url: URL, path: str, body: bytes) -> str:
+        """One ``POST``: the answer's text, or the typed error it means."""
+        head = self._heads[url]
+        loop = self._loop
+        if loop is None:
+            raise DeliveryError(f"POST {path}: the sender is closed")
+        deadline = loop.time() + self.settings.timeout
+        request = b"%s%d\r\n\r\n%s" % (head, len(body), body)
+        connection: _Connection | None = None
+        try:
+            connection = await self._acquire(loop, deadline)
+            status, headers, raw = await connection.send(request, deadline)
+        except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct on Python 3.10
+            raise protocol.timed_out(path, exc) from None
+        except (OSError, httptools.HttpParserError) as exc:
+            raise protocol.request_failed(path, exc, api_key=self.settings.api_key) from None
+        finally:
+            if connection is not None:
+                self._release(connection, loop)
+        return protocol.check_answer(status, raw, headers, path=path, api_key=self.settings.api_key)
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
+        idle = self._idle
+        while True:
+            now = loop.time()
+            while idle:
+                connection = idle.pop()
+                if connection.closed or now - connection.idle_since > _KEEPALIVE:
+                    connection.abort()  # the server may close it any moment now
+                    continue
+                self._busy.add(connection)
+                return connection
+            if len(self._busy) < self.max_connections:
+                return await self._connect(loop, deadline)
+            waiter = loop.create_future()
+            self._waiting.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, deadline - loop.time())
+            finally:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+            if self._loop is None:
+                raise ConnectionError("the sender closed")
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
+        placeholder = _Connection(loop)  # holds the slot while connecting
+        self._busy.add(placeholder)
+        try:
+            connecting = loop.create_connection(lambda: _Connection(loop), self._host, self._port)
+            _, connection = await asyncio.wait_for(connecting, deadline - loop.time())
+        finally:
+            self._busy.discard(placeholder)
+        self._busy.add(connection)
+        return connection
+
+    def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        self._busy.discard(connection)
+        if connection.waiter is not None:  # cancelled mid-request: out of step for good
+            connection.stop_timer()
+            connection.waiter = None
+            connection.abort()
+        if connection.reusable and self._loop is not None:
+            connection.idle_since = loop.time()
+            self._idle.append(connection)
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
