@@ -99,13 +99,13 @@ def _initialize(settings: Settings) -> str:
 
 
 async def _initialize_async(settings: Settings) -> str:
-    from .transports._aio import AsyncAPI
+    from .transports._lean import async_api
     from .transports._protocol import require_api_key
     from .transports._retry import RetryPolicy, retrying_async
 
     _refuse_if_blocked(settings)
     require_api_key(settings)
-    api = AsyncAPI(settings, max_connections=1)
+    api = async_api(settings, max_connections=1)
     await api.open()
     try:
         return await retrying_async(api.initialize_device, RetryPolicy.from_settings(settings))

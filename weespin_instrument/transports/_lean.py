@@ -1,15 +1,17 @@
-"""A prototype: the Weespin API over bare asyncio protocols and httptools, for the sender.
+"""The Weespin API over bare asyncio protocols and httptools: the sender's HTTP/1.1 engine.
 
 :class:`LeanAPI` offers :class:`~._aio.AsyncAPI`'s calls with the same results and the same
-typed errors (:mod:`._protocol`), for plain ``http://`` base URLs without a proxy, in a
-fraction of aiohttp's CPU and objects per request: one keep-alive HTTP/1.1 connection per
-request in flight, requests written from a prebuilt head, answers parsed by httptools
-(uvicorn's parser). Selected only when ``WEESPIN_LEAN_ENGINE=1`` (:func:`sender_api`); TLS
-and proxies stay on aiohttp.
+typed errors (:mod:`._protocol`) in a fraction of aiohttp's CPU and objects per request
+(``benchmarks/delivery.py --engines``): one keep-alive HTTP/1.1 connection per request in
+flight, requests written from a prebuilt head, answers parsed by httptools (uvicorn's
+parser), TLS by asyncio's ``ssl`` transport with :func:`~._aio.ssl_context`, host names
+resolved once a minute. :func:`async_api` chooses it for every base URL it serves, and
+aiohttp's client for the rest: a proxy from the environment (aiohttp tunnels ``https``
+through ``CONNECT``), or an interpreter without httptools.
 
 Example::
 
-    api = sender_api(settings, max_connections=64)
+    api = async_api(settings, max_connections=64)
     await api.open()
     await api.send_event(body)
     await api.close()
@@ -19,25 +21,41 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
+import socket
+import ssl
 
-import httptools
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from .._config import Settings
 from ..errors import DeliveryError
 from . import _protocol as protocol
-from ._aio import _KEEPALIVE, AsyncAPI
+from ._aio import _KEEPALIVE, AsyncAPI, ssl_context
 
-__all__ = ["LeanAPI", "sender_api"]
+try:
+    import httptools
+except ImportError:  # pragma: no cover - PyPy has no httptools: aiohttp serves every URL
+    httptools = None  # type: ignore[assignment]
+
+__all__ = ["LeanAPI", "async_api"]
 
 _NO_HEADERS: dict[str, str] = {}
 #: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
 _KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
 
 
-def sender_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
-    """:class:`LeanAPI` when the URL is plain HTTP without a proxy, else aiohttp's client."""
+#: Seconds a host name's addresses are kept (aiohttp's ``ttl_dns_cache`` in :class:`AsyncAPI`).
+_DNS_TTL = 60.0
+
+
+def async_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
+    """The API client for an event loop: :class:`LeanAPI` where it serves, else aiohttp's.
+
+    Example::
+
+        api = async_api(settings, max_connections=64)  # LeanAPI unless a proxy is set
+    """
     if LeanAPI.serves(settings):
         return LeanAPI(settings, max_connections=max_connections)
     return AsyncAPI(settings, max_connections=max_connections)
@@ -181,7 +199,9 @@ class LeanAPI(AsyncAPI):
         super().__init__(settings, max_connections=max_connections)
         events = self._events_url
         self._host = events.raw_host or "127.0.0.1"
-        self._port = events.port or 80
+        self._port = events.port or (443 if events.scheme == "https" else 80)
+        self._addresses = _Addresses(self._host, self._port)
+        self._tls: ssl.SSLContext | None = None
         self._heads = {events: self._head(events), self._init_url: self._head(self._init_url)}
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
@@ -190,9 +210,9 @@ class LeanAPI(AsyncAPI):
 
     @staticmethod
     def serves(settings: Settings) -> bool:
-        """Whether this engine can send to ``settings.base_url``: plain HTTP, no proxy."""
+        """Whether this engine can send to ``settings.base_url``: HTTP(S) without a proxy."""
         url = URL(settings.base_url.rstrip("/") + settings.events_path)
-        if url.scheme != "http" or not url.raw_host:
+        if httptools is None or url.scheme not in ("http", "https") or not url.raw_host:
             return False
         try:
             get_env_proxy_for_url(url)
@@ -213,6 +233,8 @@ class LeanAPI(AsyncAPI):
     async def open(self) -> None:
         """Bind to the running loop (connections open on first use)."""
         self._loop = asyncio.get_running_loop()
+        if self._events_url.scheme == "https" and self._tls is None:
+            self._tls = ssl_context()
 
     async def close(self) -> None:
         """Close every connection (idempotent)."""
@@ -274,12 +296,33 @@ class LeanAPI(AsyncAPI):
         placeholder = _Connection(loop)  # holds the slot while connecting
         self._busy.add(placeholder)
         try:
-            connecting = loop.create_connection(lambda: _Connection(loop), self._host, self._port)
-            _, connection = await asyncio.wait_for(connecting, deadline - loop.time())
+            connection = await asyncio.wait_for(self._open_connection(loop), deadline - loop.time())
         finally:
             self._busy.discard(placeholder)
         self._busy.add(connection)
         return connection
+
+    async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """A connection to the first of the host's addresses that accepts one."""
+        error: OSError | None = None
+        for family, address in await self._addresses.get(loop):
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop),
+                    address,
+                    self._port,
+                    family=family,
+                    ssl=self._tls,
+                    server_hostname=self._host if self._tls is not None else None,
+                )
+            except OSError as exc:  # ssl.SSLError included: a bad certificate fails them all
+                error = exc
+                if isinstance(exc, ssl.SSLError):
+                    break
+                continue
+            return connection
+        self._addresses.forget()
+        raise error or OSError(f"{self._host} has no address")
 
     def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._busy.discard(connection)
@@ -295,3 +338,47 @@ class LeanAPI(AsyncAPI):
             if not waiter.done():
                 waiter.set_result(None)
                 break
+
+
+class _Addresses:
+    """Where the API's host is: looked up at most once a :data:`_DNS_TTL` (an IP is itself).
+
+    A lookup runs in a thread (``loop.getaddrinfo``); without this, every new connection would
+    start one. Concurrent connects share one lookup.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._known: list[tuple[int, str]] = []
+        self._until = 0.0
+        self._lock: asyncio.Lock | None = None
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        self._known, self._until = [(family, host)], float("inf")
+
+    async def get(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str]]:
+        """The host's addresses, in the resolver's order of preference."""
+        if loop.time() < self._until:
+            return self._known
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if loop.time() >= self._until:
+                found = await loop.getaddrinfo(
+                    self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                )
+                known: list[tuple[int, str]] = []
+                for family, _, _, _, sockaddr in found:
+                    if (family, str(sockaddr[0])) not in known:
+                        known.append((family, str(sockaddr[0])))
+                self._known, self._until = known, loop.time() + _DNS_TTL
+        return self._known
+
+    def forget(self) -> None:
+        """Look the host up again next time (no address accepted a connection)."""
+        if self._until != float("inf"):
+            self._until = 0.0
