@@ -138,7 +138,6 @@ def test_a_collector_given_a_key_without_a_certificate_says_what_is_missing() ->
         Collector(keyfile="server.key")
 
 
-
 def test_a_collector_refuses_a_certificate_it_cannot_load_and_names_the_file(
     tmp_path: Path,
 ) -> None:
