@@ -54,12 +54,13 @@ import engines
 
 from weespin_instrument import Client, Settings
 from weespin_instrument.transports import _engine
-from weespin_instrument.transports._aio import AsyncAPI
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
 from weespin_instrument.transports._engine import LINGER
 from weespin_instrument.transports._lean import LeanAPI
 
 #: The sender's HTTP engines, by the name ``--engine`` takes.
-ENGINES: dict[str, type[AsyncAPI]] = {"lean": LeanAPI, "aiohttp": AsyncAPI}
+ENGINES: dict[str, type[AsyncAPI]] = {"lean": LeanAPI, "aiohttp": AiohttpAPI}
 
 KEY = "bench-key"
 

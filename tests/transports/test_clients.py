@@ -26,7 +26,8 @@ from weespin_instrument.errors import (
     RejectedError,
     ServerError,
 )
-from weespin_instrument.transports._aio import AsyncAPI
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
 from weespin_instrument.transports._lean import LeanAPI
 from weespin_instrument.transports._protocol import encode_body
 from weespin_instrument.transports._sync_client import SyncAPI
@@ -71,7 +72,7 @@ def client_for(request: pytest.FixtureRequest) -> Iterator[Client]:
     def make(url: str, **options: Any) -> Any:
         settings = Settings.resolve({}, api_key=KEY, base_url=url, **options)
         if request.param != "sync":
-            return Blocking(settings, LeanAPI if request.param == "lean" else AsyncAPI)
+            return Blocking(settings, LeanAPI if request.param == "lean" else AiohttpAPI)
         api = SyncAPI(settings)
         made.append(api)
         return api
@@ -92,7 +93,7 @@ def event(device_id: str, event_id: str = "7f0c3a52-5c2e-4d6b-9a7e-1f0e2d3c4b5a"
     )
 
 
-@pytest.mark.parametrize("engine", [LeanAPI, AsyncAPI])
+@pytest.mark.parametrize("engine", [LeanAPI, AiohttpAPI])
 def test_every_client_offers_the_same_calls_with_the_same_parameters(
     engine: type[AsyncAPI],
 ) -> None:

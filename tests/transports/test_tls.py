@@ -16,8 +16,10 @@ import trustme
 from weespin_instrument import Client, DroppedEvent, Settings
 from weespin_instrument.collector import Collector
 from weespin_instrument.transports import BackgroundTransport
-from weespin_instrument.transports._aio import AsyncAPI
-from weespin_instrument.transports._lean import LeanAPI, async_api
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
+from weespin_instrument.transports._engines import async_api
+from weespin_instrument.transports._lean import LeanAPI
 
 KEY = "tls-test-key"
 
@@ -63,7 +65,7 @@ def test_the_sender_talks_https_with_the_lean_engine_unless_a_proxy_is_set(
     settings = Settings.resolve({}, api_key=KEY, base_url="https://api.example.test")
     assert type(async_api(settings, max_connections=8)) is LeanAPI
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    assert type(async_api(settings, max_connections=8)) is AsyncAPI  # aiohttp tunnels it
+    assert type(async_api(settings, max_connections=8)) is AiohttpAPI  # it tunnels
 
 
 @pytest.mark.usefixtures("trusted")
@@ -80,7 +82,7 @@ def test_events_reach_an_https_api_on_one_kept_alive_connection(collector: Colle
 
 
 @pytest.mark.usefixtures("trusted")
-@pytest.mark.parametrize("engine", [LeanAPI, AsyncAPI])
+@pytest.mark.parametrize("engine", [LeanAPI, AiohttpAPI])
 def test_both_async_engines_initialize_a_device_and_send_over_https(
     collector: Collector, engine: type[AsyncAPI]
 ) -> None:

@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 from .._reporting import logger
 from .._suppress import suppress_instrumentation
 from ..errors import AuthenticationError, WeespinError
-from ._aio import SenderLoop
 from ._device_init import DeviceInit
+from ._engines import async_api
 from ._inbox import Inbox
 from ._jobs import IN_FLIGHT, Job, JobQueue
-from ._lean import async_api
+from ._loop import SenderLoop
 from ._outcomes import ApiState, Step
 from ._protocol import encode_body
 from ._wakeups import Alarm, WakePipe

@@ -1,17 +1,18 @@
 """The Weespin API over bare asyncio protocols and httptools: the sender's HTTP/1.1 engine.
 
-:class:`LeanAPI` offers :class:`~._aio.AsyncAPI`'s calls with the same results and the same
-typed errors (:mod:`._protocol`) in a fraction of aiohttp's CPU and objects per request
-(``benchmarks/delivery.py --engines``): one keep-alive HTTP/1.1 connection per request in
-flight, requests written from a prebuilt head, answers parsed by httptools (uvicorn's
-parser), TLS by asyncio's ``ssl`` transport with :func:`~._aio.ssl_context`, host names
-resolved once a minute. :func:`async_api` chooses it for every base URL it serves, and
-aiohttp's client for the rest: a proxy from the environment (aiohttp tunnels ``https``
-through ``CONNECT``), or an interpreter without httptools.
+:class:`LeanAPI` is an :class:`~._async_api.AsyncAPI` (the calls, the typed errors) in a
+fraction of aiohttp's CPU and objects per request (``benchmarks/delivery.py --engines``):
+one keep-alive HTTP/1.1 connection per request in flight, requests written from a prebuilt
+head, answers parsed by httptools (uvicorn's parser), chunked or delimited by the
+connection's end, capped at :data:`~._protocol.MAX_BODY`, one deadline for connecting,
+writing and reading; TLS by asyncio's ``ssl`` transport with
+:func:`~._async_api.ssl_context`; host names resolved once a minute. Redirects are answers
+like any other (never followed). :func:`~._engines.async_api` chooses it wherever there
+is no proxy to go through.
 
 Example::
 
-    api = async_api(settings, max_connections=64)
+    api = LeanAPI(settings, max_connections=64)
     await api.open()
     await api.send_event(body)
     await api.close()
@@ -25,40 +26,23 @@ import ipaddress
 import socket
 import ssl
 
-from aiohttp.helpers import get_env_proxy_for_url
+import httptools
 from yarl import URL
 
 from .._config import Settings
 from ..errors import DeliveryError
 from . import _protocol as protocol
-from ._aio import _KEEPALIVE, AsyncAPI, ssl_context
+from ._async_api import KEEPALIVE, AsyncAPI, ssl_context
 
-try:
-    import httptools
-except ImportError:  # pragma: no cover - PyPy has no httptools: aiohttp serves every URL
-    httptools = None  # type: ignore[assignment]
-
-__all__ = ["LeanAPI", "async_api"]
+__all__ = ["LeanAPI"]
 
 _NO_HEADERS: dict[str, str] = {}
 #: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
 _KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
 
 
-#: Seconds a host name's addresses are kept (aiohttp's ``ttl_dns_cache`` in :class:`AsyncAPI`).
+#: Seconds a host name's addresses are kept (as ``ttl_dns_cache`` in :mod:`._aio`).
 _DNS_TTL = 60.0
-
-
-def async_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
-    """The API client for an event loop: :class:`LeanAPI` where it serves, else aiohttp's.
-
-    Example::
-
-        api = async_api(settings, max_connections=64)  # LeanAPI unless a proxy is set
-    """
-    if LeanAPI.serves(settings):
-        return LeanAPI(settings, max_connections=max_connections)
-    return AsyncAPI(settings, max_connections=max_connections)
 
 
 class _Connection(asyncio.Protocol):
@@ -185,8 +169,8 @@ class _Connection(asyncio.Protocol):
 class LeanAPI(AsyncAPI):
     """``POST`` the init path and the events path over a pool of keep-alive connections.
 
-    :class:`~._aio.AsyncAPI`'s calls (inherited: only the pool and ``_post`` differ), the
-    same results and typed errors, one attempt per call, on one event loop.
+    :class:`~._async_api.AsyncAPI`'s calls, results and typed errors, one attempt per call,
+    on one event loop; a pool of at most ``max_connections`` connections.
 
     Example::
 
@@ -208,27 +192,12 @@ class LeanAPI(AsyncAPI):
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @staticmethod
-    def serves(settings: Settings) -> bool:
-        """Whether this engine can send to ``settings.base_url``: HTTP(S) without a proxy."""
-        url = URL(settings.base_url.rstrip("/") + settings.events_path)
-        if httptools is None or url.scheme not in ("http", "https") or not url.raw_host:
-            return False
-        try:
-            get_env_proxy_for_url(url)
-        except LookupError:
-            return True
-        return False
-
     def _head(self, url: URL) -> bytes:
         host = url.raw_host if url.is_default_port() else f"{url.raw_host}:{url.port}"
         lines = [f"POST {url.raw_path_qs} HTTP/1.1", f"Host: {host}"]
         headers = protocol.request_headers(self.settings.api_key)
         lines += [f"{name}: {value}" for name, value in headers.items()]
         return ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
-
-    def __repr__(self) -> str:
-        return f"LeanAPI(base_url={self.settings.base_url!r}, api_key={self.settings.key_hint!r})"
 
     async def open(self) -> None:
         """Bind to the running loop (connections open on first use)."""
@@ -275,7 +244,7 @@ class LeanAPI(AsyncAPI):
             now = loop.time()
             while idle:
                 connection = idle.pop()
-                if connection.closed or now - connection.idle_since > _KEEPALIVE:
+                if connection.closed or now - connection.idle_since > KEEPALIVE:
                     connection.abort()  # the server may close it any moment now
                     continue
                 self._busy.add(connection)
