@@ -1,0 +1,91 @@
+"""The lean engine looks the API's host name up once a minute, not once per connection.
+
+Each lookup is a thread (``loop.getaddrinfo``); the sender opens a connection per request in
+flight. The collector listens on 127.0.0.1 and the client names it ``localhost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from weespin_instrument import Settings
+from weespin_instrument.collector import Collector
+from weespin_instrument.transports import _lean
+from weespin_instrument.transports._lean import LeanAPI
+
+BODY = b'{"event_name":"signup","device_id":"ws_device_1","payload":{}}'
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """An event loop that counts the host names it looks up, and can point one elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[str] = []
+        self.first_answers: list[Any] = []
+
+    async def getaddrinfo(self, host: Any, port: Any, **options: Any) -> Any:  # type: ignore[override]
+        self.lookups.append(host)
+        found = await super().getaddrinfo(host, port, **options)
+        return [*self.first_answers, *found]
+
+
+def run_sends(
+    url: str, loop: CountingLoop, rounds: int, *, in_flight: int, between: float = 0.0
+) -> None:
+    """``rounds`` times, ``in_flight`` concurrent sends, each on a connection of its own."""
+
+    async def main() -> None:
+        api = LeanAPI(Settings.resolve({}, api_key="k", base_url=url), max_connections=in_flight)
+        await api.open()
+        try:
+            for _ in range(rounds):
+                await asyncio.gather(*(api.send_event(BODY) for _ in range(in_flight)))
+                for connection in api._idle:  # the next round must connect again
+                    connection.abort()
+                await asyncio.sleep(between)
+        finally:
+            await api.close()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_many_connections_share_one_lookup_of_the_host_name(collector: Collector) -> None:
+    loop = CountingLoop()
+    run_sends(f"http://localhost:{collector.port}", loop, rounds=3, in_flight=8)
+    assert loop.lookups == ["localhost"]
+    assert len(collector.events("signup")) == 24
+    assert len({record["client"] for record in collector.request_log}) == 24
+
+
+def test_the_host_name_is_looked_up_again_once_its_addresses_are_old(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_lean, "_DNS_TTL", 0.05)
+    loop = CountingLoop()
+    run_sends(f"http://localhost:{collector.port}", loop, rounds=2, in_flight=2, between=0.1)
+    assert loop.lookups == ["localhost", "localhost"]
+
+
+def test_an_address_that_refuses_is_passed_over_for_the_next_one(collector: Collector) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.2", collector.port))  # nothing listens there on that port
+        loop = CountingLoop()
+        loop.first_answers = [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", collector.port))
+        ]
+        run_sends(f"http://localhost:{collector.port}", loop, rounds=1, in_flight=2)
+    assert len(collector.events("signup")) == 2
+
+
+def test_an_ip_address_is_never_looked_up(collector: Collector) -> None:
+    loop = CountingLoop()
+    run_sends(collector.url, loop, rounds=2, in_flight=2)
+    assert loop.lookups == []
