@@ -37,6 +37,7 @@ from _faults import (
     Split,
     Status,
     Trickle,
+    Truncated,
     UntilClose,
     wait_until,
 )
@@ -631,3 +632,30 @@ def test_the_request_on_the_wire_is_the_one_aiohttp_sends() -> None:
     init, sent = lean_seen
     assert (init.path, init.body) == ("/v1/initialize-device", b"{}")
     assert sent.body == event()
+
+
+# -- an answer cut short -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        Truncated(200, b'{"sta', length=15),
+        Truncated(200, b'{"sta'),
+        Truncated(422, b'{"detail": "pay', length=40),
+    ],
+    ids=["short-of-its-length", "chunked-without-its-last-chunk", "an-error-short-of-its-length"],
+)
+def test_an_answer_cut_short_by_a_close_is_the_same_request_failed_error_as_aiohttps(
+    cut: Truncated,
+) -> None:
+    """The server died mid-answer: that is no answer (whatever its status), so the event is
+    sent again, as it is on aiohttp; only an answer without a length ends with the close."""
+    errors = []
+    for engine in (AsyncAPI, LeanAPI):
+        with FaultServer(on_events(cut)) as server:
+            errors.append(error_of(server.url, send_one, engine=engine))
+    aiohttp_error, lean_error = errors
+    assert type(lean_error) is type(aiohttp_error) is DeliveryError
+    assert str(lean_error).startswith("POST /events failed: ")
+    assert str(aiohttp_error).startswith("POST /events failed: ")
