@@ -467,6 +467,24 @@ def test_close_ends_the_send_in_flight_and_the_waiting_one_with_delivery_errors(
     assert server.count() == 1 and not server.accepted
 
 
+def test_a_send_still_connecting_when_the_engine_closes_fails_and_keeps_no_connection() -> None:
+    async def calls(api: AsyncAPI) -> BaseException | None:
+        sending = asyncio.create_task(api.send_event(event()))
+        await asyncio.sleep(0)  # the send is connecting now
+        await api.close()
+        try:
+            await sending
+        except DeliveryError as exc:
+            return exc
+        return None
+
+    with FaultServer() as server:
+        error = run(server.url, calls, max_connections=4)
+        assert wait_until(lambda: server.open_connections == 0, timeout=5.0)
+    assert type(error) is DeliveryError and str(error).startswith("POST /events failed: ")
+    assert server.count() == 0, "nothing is sent after close"
+
+
 # -- 8. timeouts and resets: aiohttp's errors ----------------------------------------------------
 
 

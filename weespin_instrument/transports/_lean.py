@@ -287,6 +287,9 @@ class LeanAPI(AsyncAPI):
             _, connection = await asyncio.wait_for(connecting, deadline - loop.time())
         finally:
             self._busy.discard(placeholder)
+        if self._loop is None:  # closed while connecting: close() could not reach it
+            connection.abort()
+            raise ConnectionError("the sender closed")
         self._busy.add(connection)
         return connection
 
