@@ -19,10 +19,17 @@
 5. A cold burst: 20,000 events tracked right after start-up in a fresh process, default
    settings. Target: nothing dropped.
 
-Everything runs on 127.0.0.1 and is bounded in time (about a minute in all).
+With ``--engines``, only 1 instead, side by side for the sender's two HTTP engines (the lean
+one on httptools, the default, and aiohttp's, kept for proxies), in interleaved rounds, over
+plain HTTP and over HTTPS (a throwaway certificate authority, trusted with SSL_CERT_FILE).
+
+Everything runs on 127.0.0.1 and is bounded in time (about a minute in all; ``--engines``
+about two).
 
     .venv/bin/python benchmarks/delivery.py [--events 10000] [--paced-only]
         [--linger-ms 20]   # the sender's linger, to compare alternatives
+        [--engine aiohttp] # the sender's engine (default: lean)
+    .venv/bin/python benchmarks/delivery.py --engines [--rounds 3]
 """
 
 from __future__ import annotations
@@ -45,9 +52,15 @@ from pathlib import Path
 
 import engines
 
-from weespin_instrument import Client
+from weespin_instrument import Client, Settings
 from weespin_instrument.transports import _engine
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
 from weespin_instrument.transports._engine import LINGER
+from weespin_instrument.transports._lean import LeanAPI
+
+#: The sender's HTTP engines, by the name ``--engine`` takes.
+ENGINES: dict[str, type[AsyncAPI]] = {"lean": LeanAPI, "aiohttp": AiohttpAPI}
 
 KEY = "bench-key"
 
@@ -56,9 +69,23 @@ def payload(n: int) -> dict[str, object]:
     return {"amount": 19.99 + n % 100, "currency": "EUR", "sku": f"sku-{n % 500}", "n": n}
 
 
+def use_engine(name: str) -> None:
+    """Make this process's senders use the engine called ``name`` (see :data:`ENGINES`)."""
+    engine = ENGINES[name]
+
+    def chosen(settings: Settings, *, max_connections: int) -> AsyncAPI:
+        return engine(settings, max_connections=max_connections)
+
+    _engine.async_api = chosen
+
+
 @contextmanager
-def collector(latency_ms: float = 0.0) -> Iterator[str]:
-    """The local collector in its own process (its CPU is not ours); yields its URL."""
+def collector(latency_ms: float = 0.0, certfile: Path | None = None) -> Iterator[str]:
+    """The local collector in its own process (its CPU is not ours); yields its URL.
+
+    With ``certfile`` it serves HTTPS (see :func:`trusted_certificate`).
+    """
+    tls = ["--certfile", str(certfile)] if certfile else []
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen(
             [
@@ -72,6 +99,7 @@ def collector(latency_ms: float = 0.0) -> Iterator[str]:
                 str(Path(tmp) / "events.sqlite"),
                 "--latency-ms",
                 str(latency_ms),
+                *tls,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -79,12 +107,29 @@ def collector(latency_ms: float = 0.0) -> Iterator[str]:
         )
         try:
             assert process.stdout is not None
-            match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+            match = re.search(r"https?://127\.0\.0\.1:\d+", process.stdout.readline())
             assert match, "the collector did not start"
             yield match.group(0)
         finally:
             process.terminate()
             process.wait(10)
+
+
+@contextmanager
+def trusted_certificate() -> Iterator[Path]:
+    """A certificate for 127.0.0.1 whose throwaway authority this process trusts."""
+    import trustme
+
+    authority = trustme.CA()
+    with tempfile.TemporaryDirectory() as tmp:
+        chain, bundle = Path(tmp) / "server.pem", Path(tmp) / "ca.pem"
+        authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(chain))
+        authority.cert_pem.write_to_path(str(bundle))
+        os.environ["SSL_CERT_FILE"] = str(bundle)
+        try:
+            yield chain
+        finally:
+            del os.environ["SSL_CERT_FILE"]
 
 
 def dead_url() -> str:
@@ -169,6 +214,38 @@ def print_paced(burst: float, paced_cpu: float) -> None:
         f"   the pacing loop alone, per event: {loop:6.0f} µs  "
         f"(included above); net of it: {(paced_cpu - loop) / burst:.2f}x the burst figure"
     )
+
+
+def compare_engines(events: int, rounds: int) -> None:
+    """Burst and paced CPU per event for each engine, HTTP and HTTPS, in interleaved rounds."""
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with trusted_certificate() as certfile:
+        for scheme, chain in (("http", None), ("https", certfile)):
+            with collector(certfile=chain) as url:
+                for _ in range(rounds):
+                    for name in ENGINES:
+                        use_engine(name)
+                        burst, _ = deliver(url, events)
+                        figures.setdefault((scheme, name), []).append(
+                            (burst, paced(url, min(events, 2_000)))
+                        )
+    loop = pacing_alone(1_000)
+    print(f"1. CPU per delivered event by engine, median of {rounds} interleaved rounds")
+    print(f"   (the pacing loop alone costs {loop:.0f} µs per event, included in paced)")
+    print(f"   {'':<18}{'burst µs':>10}{'paced µs':>10}{'paced/burst':>13}{'net':>7}   rounds")
+    for (scheme, name), runs in figures.items():
+        burst = statistics.median(b for b, _ in runs)
+        paced_cpu = statistics.median(p for _, p in runs)
+        ratios = ", ".join(f"{p / b:.2f}" for b, p in runs)
+        print(
+            f"   {name + ' ' + scheme:<18}{burst:>10.0f}{paced_cpu:>10.0f}"
+            f"{paced_cpu / burst:>12.2f}x{(paced_cpu - loop) / burst:>6.2f}x   {ratios}"
+        )
+    for scheme in ("http", "https"):
+        lean, aio = figures[scheme, "lean"], figures[scheme, "aiohttp"]
+        burst = statistics.median(b for b, _ in lean) / statistics.median(b for b, _ in aio)
+        paced_cpu = statistics.median(p for _, p in lean) / statistics.median(p for _, p in aio)
+        print(f"   lean / aiohttp over {scheme}: burst {burst:.2f}x, paced {paced_cpu:.2f}x")
 
 
 def cold_burst(url: str, events: int) -> tuple[int, dict[str, int], float]:
@@ -270,7 +347,13 @@ def main() -> None:
         default=_engine.LINGER * 1000,
         help="how long the sender stays awake after its last job (default: %(default)g)",
     )
+    parser.add_argument("--engine", choices=list(ENGINES), default="lean")
+    parser.add_argument(
+        "--engines", action="store_true", help="only 1, side by side for both engines"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --engines")
     args = parser.parse_args()
+    use_engine(args.engine)
     multiprocessing.set_start_method("spawn")  # baselines run in fresh processes
     _engine.LINGER = args.linger_ms / 1000  # this process only: the cold burst runs apart
     events = args.events
@@ -281,9 +364,15 @@ def main() -> None:
     flags = " --paced-only" if args.paced_only else ""
     if _engine.LINGER != LINGER:
         flags += f" --linger-ms {args.linger_ms:g}"
-    if os.environ.get("WEESPIN_LEAN_ENGINE") == "1":
-        flags += "  (WEESPIN_LEAN_ENGINE=1)"
+    if args.engines:
+        flags += f" --engines --rounds {args.rounds}"
+    elif args.engine != "lean":
+        flags += f" --engine {args.engine}"
     print(f"reproduce: {sys.executable} benchmarks/delivery.py --events {events}{flags}\n")
+
+    if args.engines:
+        compare_engines(events, args.rounds)
+        return
 
     if args.paced_only:
         with collector() as fast:

@@ -19,6 +19,7 @@ Everything runs on 127.0.0.1, bounded (about 40 s).
 
     .venv/bin/python benchmarks/web_app.py [--requests 2000] [--rounds 3]
         [--linger-ms 20]   # the sender's linger in the app, to compare alternatives
+        [--engine aiohttp] # the sender's HTTP engine in the app (default: lean)
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from delivery import collector
+from delivery import ENGINES, collector, use_engine
 
 KEY = "bench-key"
 STALL = 0.020
-#: How ``--linger-ms`` reaches the app processes.
+#: How ``--linger-ms`` and ``--engine`` reach the app processes.
 _LINGER_ENV = "WEESPIN_BENCH_LINGER_MS"
+_ENGINE_ENV = "WEESPIN_BENCH_ENGINE"
 TICK = 0.005
 
 
@@ -105,6 +107,7 @@ def serve(with_library: bool, collector_url: str, port: int) -> None:
         from weespin_instrument.transports import _engine
 
         _engine.LINGER = float(os.environ[_LINGER_ENV]) / 1000
+    use_engine(os.environ.get(_ENGINE_ENV, "lean"))
 
     uvicorn.run(
         make_app(with_library, collector_url),  # type: ignore[arg-type]
@@ -195,10 +198,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--interval-ms", type=float, default=2.0)
     parser.add_argument("--linger-ms", type=float, help="the sender's linger in the app")
+    parser.add_argument("--engine", choices=list(ENGINES), default="lean")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.linger_ms is not None:
         os.environ[_LINGER_ENV] = str(args.linger_ms)
+    os.environ[_ENGINE_ENV] = args.engine
     if args.serve:
         with_library, url, port = args.serve
         serve(with_library == "1", url, int(port))
@@ -208,7 +213,7 @@ def main() -> None:
         f"reproduce: {sys.executable} benchmarks/web_app.py --requests {args.requests} "
         f"--rounds {args.rounds}"
         + (f" --linger-ms {args.linger_ms:g}" if args.linger_ms is not None else "")
-        + ("  (WEESPIN_LEAN_ENGINE=1)" if os.environ.get("WEESPIN_LEAN_ENGINE") == "1" else "")
+        + (f" --engine {args.engine}" if args.engine != "lean" else "")
         + "\n"
     )
     results: dict[str, list[Round]] = {"without the library": [], "with @track_event": []}

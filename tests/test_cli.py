@@ -199,6 +199,17 @@ def test_collector_reports_a_port_in_use(
     assert "cannot start the collector" in err
 
 
+def test_collector_says_which_certificate_it_cannot_serve_https_with(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    missing = str(tmp_path / "server.pem")
+    db = str(tmp_path / "x.sqlite")
+    status, _, err = run(capsys, "collector", "--port", "0", "--db", db, "--certfile", missing)
+
+    assert status == 2
+    assert f"cannot serve HTTPS with certfile={missing!r}" in err
+
+
 # -- the parser -----------------------------------------------------------------------------
 
 

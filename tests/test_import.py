@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+from weespin_instrument.collector import Collector
 
 PROBE = """
 import sys, threading
@@ -51,3 +54,28 @@ def test_decorating_a_plain_function_loads_neither_wrapt_nor_asyncio() -> None:
         "assert 'wrapt' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_delivery_loads_aiohttp_only_to_go_through_a_proxy(collector: Collector) -> None:
+    code = (
+        "import os, sys\n"
+        "import weespin_instrument as weespin\n"
+        f"weespin.configure(api_key='k', base_url={collector.url!r}, device_id='ws_device_1')\n"
+        "weespin.track('open_app')\n"
+        "assert weespin.flush(timeout=20.0)\n"
+        "print('aiohttp' in sys.modules, 'httptools' in sys.modules)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    direct = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert direct.stdout.split() == ["False", "True"], direct.stderr
+    proxied = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**environment, "HTTP_PROXY": collector.url},  # the collector serves as a proxy too
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proxied.stdout.split() == ["True", "False"], proxied.stderr
+    assert [event["event_name"] for event in collector.events()] == ["open_app"] * 2

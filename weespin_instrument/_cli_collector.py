@@ -85,6 +85,18 @@ def collector_arguments(parser: argparse.ArgumentParser) -> None:
         default=1024 * 1024,
         help="answer 413 to a POST /events body longer than this (1048576, 1 MiB)",
     )
+    parser.add_argument(
+        "--certfile",
+        default=None,
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (clients trust its CA via SSL_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--keyfile",
+        default=None,
+        metavar="PEM",
+        help="the certificate's private key, unless --certfile holds it",
+    )
 
 
 def run_collector(args: argparse.Namespace) -> int:
@@ -93,6 +105,7 @@ def run_collector(args: argparse.Namespace) -> int:
     Example::
 
         $ WEESPIN_COLLECTOR_API_KEY=dev-key weespin-instrument collector --port 0 --latency-ms 50
+        $ weespin-instrument collector --certfile server.pem   # https://127.0.0.1:8765
     """
     try:
         from .collector import Collector
@@ -123,6 +136,8 @@ def run_collector(args: argparse.Namespace) -> int:
             api_key=api_key,
             latency_ms=args.latency_ms,
             max_body_bytes=args.max_body_bytes,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["VisitorDevice", "new_device_id", "new_device_id_async"]
 
-_ASYNC_API = "weespin_instrument.transports._aio"
 #: The reason counted for events whose visitor's device could not be initialized.
 _DEVICE_INIT_FAILED = "device_init_failed"
 
@@ -99,13 +98,13 @@ def _initialize(settings: Settings) -> str:
 
 
 async def _initialize_async(settings: Settings) -> str:
-    from .transports._aio import AsyncAPI
+    from .transports._engines import async_api
     from .transports._protocol import require_api_key
     from .transports._retry import RetryPolicy, retrying_async
 
     _refuse_if_blocked(settings)
     require_api_key(settings)
-    api = AsyncAPI(settings, max_connections=1)
+    api = async_api(settings, max_connections=1)
     await api.open()
     try:
         return await retrying_async(api.initialize_device, RetryPolicy.from_settings(settings))
@@ -118,7 +117,7 @@ class VisitorDevice:
 
     Put it in the identity context (``bound_identity(identity, visitor)``, as the web
     middlewares do): an event tracked there with no other device waits for it. The first
-    such event starts one initialization, on ``loop`` with aiohttp when given (an ASGI
+    such event starts one initialization, on ``loop`` when given (an ASGI
     app's loop), else on a thread of its own; the tracked call returns at once. Once known,
     the id goes on every waiting event and on later ones. Nothing is initialized if nothing
     is tracked, nor for transports that do not talk to the API (memory, console).
@@ -205,11 +204,12 @@ class VisitorDevice:
     def _start(self, settings: Settings) -> None:
         # Imported here, not on the thread below concurrently with the sender's imports.
         from .transports import _sync_client  # noqa: F401
+        from .transports._engines import engine_module
 
         loop = self._loop
-        # On the app's loop once aiohttp is loaded (the sender loads it on its own thread);
-        # before that, a thread: importing it on the loop would stall every request.
-        if loop is not None and not loop.is_closed() and _ASYNC_API in sys.modules:
+        # On the app's loop once the HTTP engine is loaded (the sender loads it on its own
+        # thread); before that, a thread: importing it on the loop would stall every request.
+        if loop is not None and not loop.is_closed() and engine_module(settings) in sys.modules:
             import asyncio
 
             try:

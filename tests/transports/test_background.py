@@ -16,7 +16,7 @@ import pytest
 from weespin_instrument import Client, DroppedEvent, Event, FileDeviceStore
 from weespin_instrument.collector import Collector
 from weespin_instrument.transports import BackgroundTransport
-from weespin_instrument.transports._aio import ssl_context
+from weespin_instrument.transports._async_api import ssl_context
 
 KEY = "background-test-key"
 
@@ -333,7 +333,7 @@ def test_our_requests_create_no_spans(
 ) -> None:
     from opentelemetry import context
 
-    from weespin_instrument.transports._aio import AsyncAPI
+    from weespin_instrument.transports._async_api import AsyncAPI
 
     seen: list[object] = []
     original = AsyncAPI.send_event

@@ -1,7 +1,8 @@
-"""The two one-attempt HTTP clients (httpx for the sync transport, aiohttp for the sender):
-the same calls, the same requests on the wire, the same typed error for the same answer.
+"""The one-attempt HTTP clients (httpx for the sync transport; for an event loop, the lean
+engine on httptools and aiohttp's, kept for proxies): the same calls, the same requests on the
+wire, the same typed error for the same answer.
 
-Each test runs against both, on real servers on 127.0.0.1: the local collector, or the
+Each test runs against all three, on real servers on 127.0.0.1: the local collector, or the
 raw-socket fault server where an answer must be one the collector never gives.
 """
 
@@ -25,8 +26,9 @@ from weespin_instrument.errors import (
     RejectedError,
     ServerError,
 )
-from weespin_instrument.transports._aio import AsyncAPI
-from weespin_instrument.transports._engine import _sender_api
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
+from weespin_instrument.transports._lean import LeanAPI
 from weespin_instrument.transports._protocol import encode_body
 from weespin_instrument.transports._sync_client import SyncAPI
 
@@ -37,13 +39,13 @@ class Blocking:
     """The async client driven from a test: each call runs in a loop of its own (open, call,
     close), as the sender's loop would run it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: type[AsyncAPI]) -> None:
         self.settings = settings
+        self.engine = engine
 
     def _run(self, call: Callable[[AsyncAPI], Any]) -> Any:
         async def main() -> Any:
-            # The sender's choice: the lean prototype's client under WEESPIN_LEAN_ENGINE=1.
-            api = _sender_api(self.settings, max_connections=1)
+            api = self.engine(self.settings, max_connections=1)
             await api.open()
             try:
                 return await call(api)
@@ -62,15 +64,15 @@ class Blocking:
 Client = Callable[[str], Any]
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "lean", "aiohttp"])
 def client_for(request: pytest.FixtureRequest) -> Iterator[Client]:
-    """``client_for(url)``: the sync client, or the async one behind :class:`Blocking`."""
+    """``client_for(url)``: the sync client, or an async one behind :class:`Blocking`."""
     made: list[SyncAPI] = []
 
     def make(url: str, **options: Any) -> Any:
         settings = Settings.resolve({}, api_key=KEY, base_url=url, **options)
-        if request.param == "async":
-            return Blocking(settings)
+        if request.param != "sync":
+            return Blocking(settings, LeanAPI if request.param == "lean" else AiohttpAPI)
         api = SyncAPI(settings)
         made.append(api)
         return api
@@ -91,9 +93,12 @@ def event(device_id: str, event_id: str = "7f0c3a52-5c2e-4d6b-9a7e-1f0e2d3c4b5a"
     )
 
 
-def test_both_clients_offer_the_same_calls_with_the_same_parameters() -> None:
+@pytest.mark.parametrize("engine", [LeanAPI, AiohttpAPI])
+def test_every_client_offers_the_same_calls_with_the_same_parameters(
+    engine: type[AsyncAPI],
+) -> None:
     for name in ("initialize_device", "send_event", "close"):
-        sync, aio = getattr(SyncAPI, name), getattr(AsyncAPI, name)
+        sync, aio = getattr(SyncAPI, name), getattr(engine, name)
         assert inspect.signature(sync).parameters.keys() == (
             inspect.signature(aio).parameters.keys()
         ), name
@@ -130,7 +135,7 @@ def test_each_call_is_one_attempt_retries_are_the_transports(
     assert collector.events() == []
 
 
-def test_both_clients_send_the_same_headers(client_for: Client) -> None:
+def test_every_client_sends_the_same_headers(client_for: Client) -> None:
     seen: list[dict[str, str]] = []
 
     def record(request: Request) -> None:

@@ -12,8 +12,8 @@ from tests._faults import wait_until
 from weespin_instrument import Client
 from weespin_instrument.collector import Collector
 from weespin_instrument.transports import BackgroundTransport, _engine
-from weespin_instrument.transports._aio import SenderLoop
 from weespin_instrument.transports._engine import LINGER, Sender, worker_goes_on
+from weespin_instrument.transports._loop import SenderLoop
 
 KEY = "wake-up-test-key"
 

@@ -151,6 +151,12 @@ def page_headers(page: str) -> dict[str, str]:
     }
 
 
+def _peer(request: Request) -> str:
+    """``"host:port"`` of the connection a request came on (one per client connection)."""
+    client = request.client
+    return f"{client.host}:{client.port}" if client is not None else ""
+
+
 def build_app(
     store: Store, state: RuntimeState, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> Starlette:
@@ -176,10 +182,18 @@ def build_app(
             return JSONResponse(_WRONG_KEY, status_code=401)
         return None
 
-    def record(arrived: tuple[float, float], path: str, status: int, event_id: str | None) -> None:
+    def record(
+        arrived: tuple[float, float, str], path: str, status: int, event_id: str | None
+    ) -> None:
+        when, monotonic, client = arrived
         log.append(
             RequestRecord(
-                time=arrived[0], monotonic=arrived[1], path=path, status=status, event_id=event_id
+                time=when,
+                monotonic=monotonic,
+                path=path,
+                status=status,
+                event_id=event_id,
+                client=client,
             )
         )
 
@@ -192,7 +206,7 @@ def build_app(
         return False
 
     async def initialize(request: Request) -> Response:
-        arrived = time.time(), time.monotonic()
+        arrived = time.time(), time.monotonic(), _peer(request)
         counters.init_requests += 1
         if state.latency_s and not await delay():
             record(arrived, request.url.path, 503, None)
@@ -213,7 +227,7 @@ def build_app(
         return JSONResponse(init_response(device_id))
 
     async def post_event(request: Request) -> Response:
-        arrived = time.time(), time.monotonic()
+        arrived = time.time(), time.monotonic(), _peer(request)
         counters.event_requests += 1
         # Injected failures come before the key check (a test may fail a keyless request);
         # without one pending, the key is checked before a byte of the body is read.

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import shutil
+import ssl
 import tempfile
 import time
 from pathlib import Path
@@ -49,7 +50,9 @@ class Collector:
     ``api_key=None`` accepts any non-empty ``Authorization``; a string accepts only itself.
     ``latency_ms`` delays every POST (see :meth:`set_latency`). ``max_body_bytes`` (1 MiB)
     bounds one ``POST /events`` body: longer ones are answered 413 without being read. The key
-    is checked before any body is read.
+    is checked before any body is read. ``certfile`` (a PEM certificate chain) and ``keyfile``
+    (its private key, unless ``certfile`` holds it) make it serve HTTPS, to try a client's
+    TLS set-up locally: the client must trust the certificate (``SSL_CERT_FILE``).
 
     Example::
 
@@ -70,7 +73,12 @@ class Collector:
         api_key: str | None = None,
         latency_ms: float = 0.0,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        certfile: str | Path | None = None,
+        keyfile: str | Path | None = None,
     ) -> None:
+        if keyfile is not None and certfile is None:
+            raise ValueError("keyfile needs a certfile: pass the certificate chain's PEM file too")
+        self._tls = _checked_tls(certfile, keyfile) if certfile is not None else None
         if latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, not {latency_ms}")
         if max_body_bytes < 1:
@@ -118,6 +126,8 @@ class Collector:
                 host=self.host,
                 port=self._requested_port,
                 on_shutdown=self._state.stopping.set,
+                certfile=self._tls[0] if self._tls else None,
+                keyfile=self._tls[1] if self._tls else None,
             )
             self._server.start(timeout=_START_TIMEOUT)
         except BaseException:
@@ -164,9 +174,12 @@ class Collector:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``"http://127.0.0.1:8765"``; pass it as the client's base URL."""
+        """The base URL, e.g. ``"http://127.0.0.1:8765"``; pass it as the client's base URL.
+
+        ``https://`` when the collector was given a ``certfile``.
+        """
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     @property
     def db_path(self) -> Path:
@@ -318,3 +331,17 @@ class Collector:
         if self._stopped:
             raise RuntimeError("the Collector is stopped; its database is closed")
         return self._store
+
+
+def _checked_tls(certfile: str | Path, keyfile: str | Path | None) -> tuple[str, str | None]:
+    """``(certfile, keyfile)`` once Python's TLS loads them, else ``ValueError`` saying why."""
+    cert, key = str(certfile), str(keyfile) if keyfile is not None else None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        files = f"certfile={cert!r}" + (f", keyfile={key!r}" if key else "")
+        raise ValueError(
+            f"cannot serve HTTPS with {files}: {exc}; pass a PEM certificate chain and its "
+            "private key (in certfile, or in keyfile)"
+        ) from None
+    return cert, key

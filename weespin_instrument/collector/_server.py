@@ -103,7 +103,8 @@ class _Server(uvicorn.Server):
 class BackgroundServer:
     """``app`` served by uvicorn on ``host:port`` from a daemon thread.
 
-    ``on_shutdown`` is called in the server's event loop when it begins to stop.
+    ``on_shutdown`` is called in the server's event loop when it begins to stop. With
+    ``certfile`` (and ``keyfile``, unless the certificate file holds the key) it serves HTTPS.
 
     Example::
 
@@ -118,6 +119,8 @@ class BackgroundServer:
         host: str,
         port: int,
         on_shutdown: Callable[[], None] | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
     ) -> None:
         self._sock = _bind(host, port)
         self.host = host
@@ -139,6 +142,8 @@ class BackgroundServer:
             # A collector left running answers 503 beyond this many connections instead of
             # growing without bound.
             limit_concurrency=1024,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         self._server = _Server(config)
         self._server.on_shutdown = on_shutdown

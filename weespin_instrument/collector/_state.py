@@ -106,12 +106,14 @@ class RequestRecord(TypedDict):
     ``time`` is ``time.time()`` when the request arrived (before any injected latency) and
     ``monotonic`` the same moment on ``time.monotonic()`` (better for intervals);
     ``status`` is what was answered; ``event_id`` is the one the request carried
-    (``None`` for init requests and bodies without one).
+    (``None`` for init requests and bodies without one); ``client`` is the ``"host:port"``
+    of the connection it came on, so requests that share one share it.
 
     Example::
 
         first, second = collector.request_log
         second["time"] - first["time"]  # how long the client waited before retrying
+        first["client"] == second["client"]  # the connection was kept alive
     """
 
     time: float
@@ -119,6 +121,7 @@ class RequestRecord(TypedDict):
     path: str
     status: int
     event_id: str | None
+    client: str
 
 
 class RuntimeState:

@@ -365,7 +365,7 @@ def _new_sender(transport: BackgroundTransport, inbox: Inbox) -> Sender:
     from ._engine import Sender
 
     if transport.settings.base_url.startswith("https:"):
-        from ._aio import ssl_context
+        from ._async_api import ssl_context
 
         ssl_context()  # imports certifi and ssl now, not during a request
     sender = Sender(

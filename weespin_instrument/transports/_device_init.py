@@ -26,7 +26,7 @@ from ..errors import AuthenticationError, DeliveryError, RejectedError, WeespinE
 
 if TYPE_CHECKING:
     from .._device import DeviceManager
-    from ._aio import AsyncAPI
+    from ._async_api import AsyncAPI
     from ._jobs import JobQueue
     from ._outcomes import ApiState
 

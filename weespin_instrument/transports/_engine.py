@@ -37,17 +37,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._reporting import logger
 from .._suppress import suppress_instrumentation
 from ..errors import AuthenticationError, WeespinError
-from ._aio import AsyncAPI, SenderLoop
 from ._device_init import DeviceInit
+from ._engines import async_api
 from ._inbox import Inbox
 from ._jobs import IN_FLIGHT, Job, JobQueue
+from ._loop import SenderLoop
 from ._outcomes import ApiState, Step
 from ._protocol import encode_body
 from ._wakeups import Alarm, WakePipe
@@ -116,7 +116,7 @@ class Sender:
         self.state = ApiState.for_settings(settings, reporter, max_in_flight=max_in_flight)
         #: Requests in flight at most: adaptive, or fixed when ``max_in_flight`` is given.
         self.limit = self.state.limit
-        self.api = _sender_api(settings, max_connections=self.limit.cap)
+        self.api = async_api(settings, max_connections=self.limit.cap)
         self.device = DeviceInit(
             devices, self.api, self.state, self.jobs, refuse=self._refuse, then=self._next_pass
         )
@@ -388,15 +388,6 @@ def worker_goes_on(workers: int, limit: int, *, lingering: bool) -> bool:
         worker_goes_on(4, 16, lingering=True)   # False: the next look takes what came
     """
     return workers <= limit and not lingering
-
-
-def _sender_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
-    """aiohttp's client; the lean prototype's when ``WEESPIN_LEAN_ENGINE=1`` (httptools)."""
-    if os.environ.get("WEESPIN_LEAN_ENGINE") == "1":
-        from ._lean import sender_api
-
-        return sender_api(settings, max_connections=max_connections)
-    return AsyncAPI(settings, max_connections=max_connections)
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -1,15 +1,18 @@
-"""A prototype: the Weespin API over bare asyncio protocols and httptools, for the sender.
+"""The Weespin API over bare asyncio protocols and httptools: the sender's HTTP/1.1 engine.
 
-:class:`LeanAPI` offers :class:`~._aio.AsyncAPI`'s calls with the same results and the same
-typed errors (:mod:`._protocol`), for plain ``http://`` base URLs without a proxy, in a
-fraction of aiohttp's CPU and objects per request: one keep-alive HTTP/1.1 connection per
-request in flight, requests written from a prebuilt head, answers parsed by httptools
-(uvicorn's parser). Selected only when ``WEESPIN_LEAN_ENGINE=1`` (:func:`sender_api`); TLS
-and proxies stay on aiohttp.
+:class:`LeanAPI` is an :class:`~._async_api.AsyncAPI` (the calls, the typed errors) in a
+fraction of aiohttp's CPU and objects per request (``benchmarks/delivery.py --engines``):
+one keep-alive HTTP/1.1 connection per request in flight, requests written from a prebuilt
+head, answers parsed by httptools (uvicorn's parser), chunked or delimited by the
+connection's end, capped at :data:`~._protocol.MAX_BODY`, one deadline for connecting,
+writing and reading; TLS by asyncio's ``ssl`` transport with
+:func:`~._async_api.ssl_context`; host names resolved once a minute. Redirects are answers
+like any other (never followed). :func:`~._engines.async_api` chooses it wherever there
+is no proxy to go through.
 
 Example::
 
-    api = sender_api(settings, max_connections=64)
+    api = LeanAPI(settings, max_connections=64)
     await api.open()
     await api.send_event(body)
     await api.close()
@@ -19,17 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
+import socket
+import ssl
 
 import httptools
-from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from .._config import Settings
 from ..errors import DeliveryError
 from . import _protocol as protocol
-from ._aio import _KEEPALIVE, AsyncAPI
+from ._async_api import KEEPALIVE, AsyncAPI, ssl_context
 
-__all__ = ["LeanAPI", "sender_api"]
+__all__ = ["LeanAPI"]
 
 _NO_HEADERS: dict[str, str] = {}
 #: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
@@ -38,11 +43,8 @@ _KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
-def sender_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
-    """:class:`LeanAPI` when the URL is plain HTTP without a proxy, else aiohttp's client."""
-    if LeanAPI.serves(settings):
-        return LeanAPI(settings, max_connections=max_connections)
-    return AsyncAPI(settings, max_connections=max_connections)
+#: Seconds a host name's addresses are kept (as ``ttl_dns_cache`` in :mod:`._aio`).
+_DNS_TTL = 60.0
 
 
 class _Connection(asyncio.Protocol):
@@ -176,8 +178,8 @@ class _Connection(asyncio.Protocol):
 class LeanAPI(AsyncAPI):
     """``POST`` the init path and the events path over a pool of keep-alive connections.
 
-    :class:`~._aio.AsyncAPI`'s calls (inherited: only the pool and ``_post`` differ), the
-    same results and typed errors, one attempt per call, on one event loop.
+    :class:`~._async_api.AsyncAPI`'s calls, results and typed errors, one attempt per call,
+    on one event loop; a pool of at most ``max_connections`` connections.
 
     Example::
 
@@ -190,24 +192,14 @@ class LeanAPI(AsyncAPI):
         super().__init__(settings, max_connections=max_connections)
         events = self._events_url
         self._host = events.raw_host or "127.0.0.1"
-        self._port = events.port or 80
+        self._port = events.port or (443 if events.scheme == "https" else 80)
+        self._addresses = _Addresses(self._host, self._port)
+        self._tls: ssl.SSLContext | None = None
         self._heads = {events: self._head(events), self._init_url: self._head(self._init_url)}
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @staticmethod
-    def serves(settings: Settings) -> bool:
-        """Whether this engine can send to ``settings.base_url``: plain HTTP, no proxy."""
-        url = URL(settings.base_url.rstrip("/") + settings.events_path)
-        if url.scheme != "http" or not url.raw_host:
-            return False
-        try:
-            get_env_proxy_for_url(url)
-        except LookupError:
-            return True
-        return False
 
     def _head(self, url: URL) -> bytes:
         host = url.raw_host if url.is_default_port() else f"{url.raw_host}:{url.port}"
@@ -216,12 +208,11 @@ class LeanAPI(AsyncAPI):
         lines += [f"{name}: {value}" for name, value in headers.items()]
         return ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
-    def __repr__(self) -> str:
-        return f"LeanAPI(base_url={self.settings.base_url!r}, api_key={self.settings.key_hint!r})"
-
     async def open(self) -> None:
         """Bind to the running loop (connections open on first use)."""
         self._loop = asyncio.get_running_loop()
+        if self._events_url.scheme == "https" and self._tls is None:
+            self._tls = ssl_context()
 
     async def close(self) -> None:
         """Close every connection (idempotent)."""
@@ -262,7 +253,7 @@ class LeanAPI(AsyncAPI):
             now = loop.time()
             while idle:
                 connection = idle.pop()
-                if connection.closed or now - connection.idle_since > _KEEPALIVE:
+                if connection.closed or now - connection.idle_since > KEEPALIVE:
                     connection.abort()  # the server may close it any moment now
                     continue
                 self._busy.add(connection)
@@ -283,8 +274,7 @@ class LeanAPI(AsyncAPI):
         placeholder = _Connection(loop)  # holds the slot while connecting
         self._busy.add(placeholder)
         try:
-            connecting = loop.create_connection(lambda: _Connection(loop), self._host, self._port)
-            _, connection = await asyncio.wait_for(connecting, deadline - loop.time())
+            connection = await asyncio.wait_for(self._open_connection(loop), deadline - loop.time())
         finally:
             self._busy.discard(placeholder)
         if self._loop is None:  # closed while connecting: close() could not reach it
@@ -292,6 +282,28 @@ class LeanAPI(AsyncAPI):
             raise ConnectionError("the sender closed")
         self._busy.add(connection)
         return connection
+
+    async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """A connection to the first of the host's addresses that accepts one."""
+        error: OSError | None = None
+        for family, address in await self._addresses.get(loop):
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop),
+                    address,
+                    self._port,
+                    family=family,
+                    ssl=self._tls,
+                    server_hostname=self._host if self._tls is not None else None,
+                )
+            except OSError as exc:  # ssl.SSLError included: a bad certificate fails them all
+                error = exc
+                if isinstance(exc, ssl.SSLError):
+                    break
+                continue
+            return connection
+        self._addresses.forget()
+        raise error or OSError(f"{self._host} has no address")
 
     def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._busy.discard(connection)
@@ -307,3 +319,47 @@ class LeanAPI(AsyncAPI):
             if not waiter.done():
                 waiter.set_result(None)
                 break
+
+
+class _Addresses:
+    """Where the API's host is: looked up at most once a :data:`_DNS_TTL` (an IP is itself).
+
+    A lookup runs in a thread (``loop.getaddrinfo``); without this, every new connection would
+    start one. Concurrent connects share one lookup.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._known: list[tuple[int, str]] = []
+        self._until = 0.0
+        self._lock: asyncio.Lock | None = None
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        self._known, self._until = [(family, host)], float("inf")
+
+    async def get(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str]]:
+        """The host's addresses, in the resolver's order of preference."""
+        if loop.time() < self._until:
+            return self._known
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if loop.time() >= self._until:
+                found = await loop.getaddrinfo(
+                    self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                )
+                known: list[tuple[int, str]] = []
+                for family, _, _, _, sockaddr in found:
+                    if (family, str(sockaddr[0])) not in known:
+                        known.append((family, str(sockaddr[0])))
+                self._known, self._until = known, loop.time() + _DNS_TTL
+        return self._known
+
+    def forget(self) -> None:
+        """Look the host up again next time (no address accepted a connection)."""
+        if self._until != float("inf"):
+            self._until = 0.0

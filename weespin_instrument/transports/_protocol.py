@@ -1,7 +1,7 @@
 """The Weespin Events API as the clients speak it: what a request carries, what an answer means.
 
 Pure functions and constants, no HTTP library: the synchronous client (httpx,
-:mod:`._sync_client`) and the asynchronous one (aiohttp, :mod:`._aio`) each make one
+:mod:`._sync_client`) and the asynchronous ones (:mod:`._async_api`) each make one
 attempt and hand the answer here; the transports decide what to do next
 (:func:`~._retry.outcome_of`, :class:`~._retry.RetryPolicy`).
 

@@ -2,7 +2,8 @@
 
 What goes on the wire and what an answer means is :mod:`._protocol`'s; retries are the
 caller's (:class:`~._http.HttpTransport`, :func:`~weespin_instrument.devices.new_device_id`,
-through :func:`~._retry.retrying`). :class:`~._aio.AsyncAPI` is the same client on aiohttp.
+through :func:`~._retry.retrying`). :class:`~._async_api.AsyncAPI` is the same client for an
+event loop.
 
 Example::
 
