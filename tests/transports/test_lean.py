@@ -5,7 +5,7 @@ server (it answers the way the local collector never does: chunked, without a le
 into one-byte writes, after a ``100 Continue``, not HTTP at all) or a real uvicorn server:
 keep-alive and the server's ``Connection: close``, connections the server closed, idle
 connections expired, a bounded pool shared by many sends, cancellation, timeouts, resets,
-oversized answers, and the request's own bytes, compared with aiohttp's (:class:`AsyncAPI`).
+oversized answers, and the request's own bytes, compared with aiohttp's (:class:`AiohttpAPI`).
 
 Most tests drive the engine directly, each call in a loop of its own as the sender runs it;
 where users meet the behaviour, also through the public API (a ``Client`` on the default
@@ -51,7 +51,8 @@ from weespin_instrument.collector import Collector
 from weespin_instrument.collector._server import BackgroundServer
 from weespin_instrument.errors import DeliveryError, RateLimitedError, RejectedError, ServerError
 from weespin_instrument.transports import _lean
-from weespin_instrument.transports._aio import AsyncAPI
+from weespin_instrument.transports._aio import AiohttpAPI
+from weespin_instrument.transports._async_api import AsyncAPI
 from weespin_instrument.transports._lean import LeanAPI
 from weespin_instrument.transports._protocol import encode_body
 from weespin_instrument.transports._retry import outcome_of
@@ -139,10 +140,9 @@ def on_events(answer: Answer) -> Callable[[Request], Answer]:
 
 
 @pytest.fixture
-def lean_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Client]]:
+def lean_client() -> Iterator[Callable[..., Client]]:
     """``lean_client(url, **options)``: a ``Client`` on the default background transport
-    whose sender runs :class:`LeanAPI`, with short timeouts and backoff."""
-    monkeypatch.setenv("WEESPIN_LEAN_ENGINE", "1")  # harmless once it is the default
+    (its sender runs :class:`LeanAPI`: see :func:`engine_of`), short timeouts and backoff."""
     made: list[Client] = []
 
     def make(url: str, **options: Any) -> Client:
@@ -312,6 +312,8 @@ def test_uvicorn_serves_a_client_over_one_kept_alive_connection(
     assert len(collector.events()) == 30
     assert collector.stats()["init_requests"] == 1
     assert len({e["device_id"] for e in collector.events()}) == 1
+    connections = {record["client"] for record in collector.request_log}
+    assert len(connections) == 1, "uvicorn saw the init and the 30 events on one connection"
 
 
 # -- 4. connections the server closed ------------------------------------------------------------
@@ -372,7 +374,7 @@ def test_an_idle_connection_older_than_the_keep_alive_limit_is_closed_not_reused
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # LeanAPI reads the limit from its own module at each request: 4 s, made 50 ms here.
-    monkeypatch.setattr(_lean, "_KEEPALIVE", 0.05)
+    monkeypatch.setattr(_lean, "KEEPALIVE", 0.05)
 
     async def calls(api: AsyncAPI) -> bool:
         await api.send_event(event(1))
@@ -502,7 +504,7 @@ def test_a_hung_or_reset_request_is_the_same_typed_error_as_aiohttps(
     answer: Answer, message: str
 ) -> None:
     errors = []
-    for engine in (AsyncAPI, LeanAPI):
+    for engine in (AiohttpAPI, LeanAPI):
         with FaultServer(on_events(answer)) as server:
             errors.append(error_of(server.url, send_one, engine=engine, timeout=0.3))
     aiohttp_error, lean_error = errors
@@ -518,7 +520,7 @@ def test_a_hung_or_reset_request_is_the_same_typed_error_as_aiohttps(
 def test_a_refused_connection_is_the_same_request_failed_error_as_aiohttps() -> None:
     with FaultServer() as server:
         url = server.url  # a port nobody listens on once the server is gone
-    errors = [error_of(url, send_one, engine=engine) for engine in (AsyncAPI, LeanAPI)]
+    errors = [error_of(url, send_one, engine=engine) for engine in (AiohttpAPI, LeanAPI)]
     assert [type(error) for error in errors] == [DeliveryError, DeliveryError]
     assert all(str(error).startswith("POST /events failed: ") for error in errors)
 
@@ -616,7 +618,7 @@ def test_an_answer_larger_than_max_body_is_cut_and_its_connection_dropped() -> N
 
 def test_the_request_on_the_wire_is_the_one_aiohttp_sends() -> None:
     captured: dict[str, tuple[int, list[Request]]] = {}
-    for engine in (AsyncAPI, LeanAPI):
+    for engine in (AiohttpAPI, LeanAPI):
         seen: list[Request] = []
 
         def record(request: Request, seen: list[Request] = seen) -> Answer:
@@ -631,7 +633,7 @@ def test_the_request_on_the_wire_is_the_one_aiohttp_sends() -> None:
             run(f"{server.url}/v1", calls, engine=engine)
         captured[engine.__name__] = server.port, seen
 
-    (aio_port, aio_seen), (port, lean_seen) = captured["AsyncAPI"], captured["LeanAPI"]
+    (aio_port, aio_seen), (port, lean_seen) = captured["AiohttpAPI"], captured["LeanAPI"]
     for aio, lean in zip(aio_seen, lean_seen, strict=True):
         lines = lean.head.decode("latin-1").split("\r\n")
         assert lines[0] == f"POST {lean.path} HTTP/1.1"
@@ -670,7 +672,7 @@ def test_an_answer_cut_short_by_a_close_is_the_same_request_failed_error_as_aioh
     """The server died mid-answer: that is no answer (whatever its status), so the event is
     sent again, as it is on aiohttp; only an answer without a length ends with the close."""
     errors = []
-    for engine in (AsyncAPI, LeanAPI):
+    for engine in (AiohttpAPI, LeanAPI):
         with FaultServer(on_events(cut)) as server:
             errors.append(error_of(server.url, send_one, engine=engine))
     aiohttp_error, lean_error = errors
