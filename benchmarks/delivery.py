@@ -45,10 +45,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import engines
 
@@ -149,21 +151,50 @@ def rss_mb() -> float:
 # -- 1 and 2: CPU per event and throughput ------------------------------------------------------
 
 
-def deliver(url: str, events: int) -> tuple[float, float]:
-    """(process CPU µs per delivered event, events per second) through the default transport."""
+class Delivered(NamedTuple):
+    """What delivering a run of events cost, per event."""
+
+    #: Process CPU µs per delivered event (every thread).
+    cpu: float
+    #: Of which the sender thread's (None where /proc is missing).
+    sender: float | None
+    #: Events delivered per second.
+    rate: float
+
+
+def sender_cpu() -> float | None:
+    """CPU µs the sender thread has used so far (Linux's schedstat), or None without one."""
+    for thread in threading.enumerate():
+        if thread.name == "weespin-sender" and thread.native_id is not None:
+            try:
+                with open(f"/proc/self/task/{thread.native_id}/schedstat") as stat:
+                    return int(stat.read().split()[0]) / 1000
+            except OSError:
+                return None
+    return None
+
+
+def deliver(url: str, events: int, interval: float | None = None) -> Delivered:
+    """What delivering ``events`` costs through the default transport: tracked in a burst, or
+    one every ``interval`` seconds (a trickle)."""
     client = Client(api_key=KEY, base_url=url)  # default settings
-    for n in range(300):  # warm up: the sender starts, imports aiohttp, initializes the device
+    for n in range(300):  # warm up: the sender starts, imports its engine, gets a device
         client.track("warm_up", payload(n))
     assert client.flush(timeout=60.0)
-    cpu, wall = time.process_time(), time.perf_counter()
-    for n in range(events):
-        client.track("purchase", payload(n))
+    cpu, wall, sender = time.process_time(), time.perf_counter(), sender_cpu()
+    if interval is None:
+        for n in range(events):
+            client.track("purchase", payload(n))
+    else:
+        pace(events, interval, lambda n: client.track("purchase", payload(n)))
     assert client.flush(timeout=300.0), client.stats()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    after = sender_cpu()
     stats = client.stats()
     assert stats.sent == events + 300 and not stats.dropped, stats
     client.shutdown()
-    return cpu / events * 1e6, events / wall
+    sender_share = (after - sender) / events if after is not None and sender is not None else None
+    return Delivered(cpu / events * 1e6, sender_share, events / wall)
 
 
 def pace(events: int, interval: float, call: Callable[[int], object]) -> None:
@@ -178,20 +209,9 @@ def pace(events: int, interval: float, call: Callable[[int], object]) -> None:
             time.sleep(pause)
 
 
-def paced(url: str, events: int, interval: float = 0.002) -> float:
-    """Process CPU µs per delivered event, one event tracked every ``interval`` seconds."""
-    client = Client(api_key=KEY, base_url=url)
-    for n in range(300):
-        client.track("warm_up", payload(n))
-    assert client.flush(timeout=60.0)
-    cpu = time.process_time()
-    pace(events, interval, lambda n: client.track("purchase", payload(n)))
-    assert client.flush(timeout=60.0), client.stats()
-    cpu = time.process_time() - cpu
-    stats = client.stats()
-    assert stats.sent == events + 300 and not stats.dropped, stats
-    client.shutdown()
-    return cpu / events * 1e6
+def paced(url: str, events: int, interval: float = 0.002) -> Delivered:
+    """:func:`deliver` for a trickle: one event tracked every ``interval`` seconds."""
+    return deliver(url, events, interval)
 
 
 def pacing_alone(events: int, interval: float = 0.002) -> float:
@@ -201,19 +221,26 @@ def pacing_alone(events: int, interval: float = 0.002) -> float:
     return (time.process_time() - cpu) / events * 1e6
 
 
-def print_paced(burst: float, paced_cpu: float) -> None:
-    """The paced figure beside the burst's, gross and net of the pacing loop (measured now)."""
+def print_paced(burst: Delivered, trickle: Delivered) -> None:
+    """The paced figure beside the burst's, gross and net of the pacing loop (measured now),
+    and the sender thread's share of each."""
     loop = pacing_alone(1_000)
-    print(f"   the burst, per event:            {burst:7.0f} µs")
+    print(f"   the burst, per event:            {burst.cpu:7.0f} µs")
     print(
-        f"   paced, one event every 2 ms:     {paced_cpu:7.0f} µs  "
-        f"{paced_cpu / burst:.2f}x the burst figure "
+        f"   paced, one event every 2 ms:     {trickle.cpu:7.0f} µs  "
+        f"{trickle.cpu / burst.cpu:.2f}x the burst figure "
         "(target: <= 1.5x)"
     )
     print(
         f"   the pacing loop alone, per event: {loop:6.0f} µs  "
-        f"(included above); net of it: {(paced_cpu - loop) / burst:.2f}x the burst figure"
+        f"(included above); net of it: {(trickle.cpu - loop) / burst.cpu:.2f}x the burst figure"
     )
+    if burst.sender is not None and trickle.sender is not None:
+        print(
+            f"   the sender thread alone: {burst.sender:.0f} µs per event in the burst, "
+            f"{trickle.sender:.0f} paced ({trickle.sender / burst.sender:.2f}x); the rest is "
+            "the caller's thread"
+        )
 
 
 def compare_engines(events: int, rounds: int) -> None:
@@ -225,9 +252,9 @@ def compare_engines(events: int, rounds: int) -> None:
                 for _ in range(rounds):
                     for name in ENGINES:
                         use_engine(name)
-                        burst, _ = deliver(url, events)
+                        burst = deliver(url, events).cpu
                         figures.setdefault((scheme, name), []).append(
-                            (burst, paced(url, min(events, 2_000)))
+                            (burst, paced(url, min(events, 2_000)).cpu)
                         )
     loop = pacing_alone(1_000)
     print(f"1. CPU per delivered event by engine, median of {rounds} interleaved rounds")
@@ -376,22 +403,23 @@ def main() -> None:
 
     if args.paced_only:
         with collector() as fast:
-            cpu, _ = deliver(fast, events)
-            paced_cpu = paced(fast, min(events, 2_000))
+            burst = deliver(fast, events)
+            trickle = paced(fast, min(events, 2_000))
         print("1. CPU per delivered event (caller + sender; the collector runs elsewhere)")
-        print_paced(cpu, paced_cpu)
+        print_paced(burst, trickle)
         return
 
     with collector() as fast:
         raw_aiohttp, _ = engines.measure("aiohttp", fast, 3000, 64)
-        cpu, rate = deliver(fast, events)
-        paced_cpu = paced(fast, min(events, 2_000))
+        burst = deliver(fast, events)
+        cpu, rate = burst.cpu, burst.rate
+        trickle = paced(fast, min(events, 2_000))
         sync_rate = one_at_a_time(fast, 3.0)
     with collector(latency_ms=50) as distant:
-        _, distant_rate = deliver(distant, min(events, 5_000))
+        distant_rate = deliver(distant, min(events, 5_000)).rate
         distant_sync_rate = one_at_a_time(distant, 3.0)
     with collector(latency_ms=200) as far:
-        _, far_rate = deliver(far, min(events, 5_000))
+        far_rate = deliver(far, min(events, 5_000)).rate
         far_sync_rate = one_at_a_time(far, 3.0)
 
     print("1. CPU per delivered event (caller + sender; the collector runs elsewhere)")
@@ -400,7 +428,7 @@ def main() -> None:
         f"   track() + background delivery, per event: {cpu:7.0f} µs  "
         f"{cpu / raw_aiohttp:.2f}x raw aiohttp (target: <= 1.6x, i.e. 150 µs where raw is 95)"
     )
-    print_paced(cpu, paced_cpu)
+    print_paced(burst, trickle)
     print("\n2. Events per second delivered to the local collector")
     print(
         f"   no injected latency: {rate:7.0f}/s   one at a time: {sync_rate:7.0f}/s   "

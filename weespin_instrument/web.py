@@ -74,10 +74,19 @@ def preload() -> None:
         def on_starting(server):
             weespin_instrument.web.preload()
     """
-    import aiohttp  # noqa: F401  (the import is the point)
-    import httpx  # noqa: F401
+    import contextlib
+    import importlib
+    import sys
+    import urllib.request
 
-    from .transports import _background, _engine  # noqa: F401
+    import httpx  # noqa: F401  (the import is the point)
+
+    from .transports import _background, _engine, _engines  # noqa: F401
+
+    with contextlib.suppress(ImportError):  # without httptools aiohttp serves: loaded below
+        importlib.import_module(_engines.LEAN)
+    if urllib.request.getproxies() or _engines.LEAN not in sys.modules:
+        importlib.import_module(_engines.AIOHTTP)  # a proxy: aiohttp's engine sends
 
 
 _App = TypeVar("_App")

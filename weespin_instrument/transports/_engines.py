@@ -22,12 +22,13 @@ from yarl import URL
 from .._config import Settings
 from ._async_api import AsyncAPI, proxy_for
 
-__all__ = ["async_api", "engine_module"]
+__all__ = ["AIOHTTP", "LEAN", "async_api", "engine_module"]
 
 #: Whether the lean engine can run here (httptools is a CPython wheel).
 _HTTPTOOLS = importlib.util.find_spec("httptools") is not None
-_LEAN = f"{__package__}._lean"
-_AIOHTTP = f"{__package__}._aio"
+#: The engines' modules, imported when chosen.
+LEAN = f"{__package__}._lean"
+AIOHTTP = f"{__package__}._aio"
 
 
 def async_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
@@ -37,7 +38,7 @@ def async_api(settings: Settings, *, max_connections: int) -> AsyncAPI:
 
         api = async_api(settings, max_connections=64)  # LeanAPI unless a proxy is set
     """
-    if engine_module(settings) == _LEAN:
+    if engine_module(settings) == LEAN:
         from ._lean import LeanAPI
 
         return LeanAPI(settings, max_connections=max_connections)
@@ -55,5 +56,5 @@ def engine_module(settings: Settings) -> str:
     """
     url = URL(settings.base_url.rstrip("/") + settings.events_path)
     if _HTTPTOOLS and url.scheme in ("http", "https") and proxy_for(url) is None:
-        return _LEAN
-    return _AIOHTTP
+        return LEAN
+    return AIOHTTP
