@@ -39,6 +39,8 @@ __all__ = ["LeanAPI"]
 _NO_HEADERS: dict[str, str] = {}
 #: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
 _KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
+#: The answer's headers that say where its body ends: without either it ends at the close.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
 #: Seconds a host name's addresses are kept (as ``ttl_dns_cache`` in :mod:`._aio`).
@@ -58,6 +60,8 @@ class _Connection(asyncio.Protocol):
         self.headers = _NO_HEADERS
         self.status = 0
         self.headers_done = False
+        #: Whether the answer says where its body ends (a length, or chunked).
+        self.framed = False
         #: Whether the connection may carry the next request.
         self.reusable = False
         self.closed = False
@@ -85,20 +89,25 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         if self.waiter is None or self.waiter.done():
             return
-        if self.headers_done and exc is None and self.parser.get_status_code():
+        if self.headers_done and not self.framed and exc is None and self.parser.get_status_code():
             # An answer without a length ends with the connection, as HTTP/1.0's did.
             self._finish(reusable=False)
+        elif self.headers_done:  # cut short: no answer (aiohttp's ClientPayloadError)
+            self._fail(exc or ConnectionResetError("the server closed the connection mid-answer"))
         else:
             self._fail(exc or ConnectionResetError("the server closed the connection"))
 
     # -- httptools' callbacks ----------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        kept = _KEPT.get(name.lower())
+        name = name.lower()
+        kept = _KEPT.get(name)
         if kept is not None:
             if self.headers is _NO_HEADERS:
                 self.headers = {}
             self.headers[kept] = value.decode("latin-1")
+        elif name in _FRAMING:
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -111,7 +120,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:  # an interim answer: the real one follows
-            self.headers_done = False
+            self.headers_done = self.framed = False
             return
         self._finish(reusable=self.parser.should_keep_alive())
 
@@ -124,7 +133,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.body.clear()
         self.headers = _NO_HEADERS
-        self.headers_done = False
+        self.headers_done = self.framed = False
         self.reusable = False
         waiter = self.waiter = self.loop.create_future()
         self.timer = self.loop.call_at(deadline, self._time_out)
@@ -268,6 +277,9 @@ class LeanAPI(AsyncAPI):
             connection = await asyncio.wait_for(self._open_connection(loop), deadline - loop.time())
         finally:
             self._busy.discard(placeholder)
+        if self._loop is None:  # closed while connecting: close() could not reach it
+            connection.abort()
+            raise ConnectionError("the sender closed")
         self._busy.add(connection)
         return connection
 
