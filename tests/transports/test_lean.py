@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -475,6 +476,21 @@ def test_a_send_cancelled_while_waiting_for_a_connection_gives_up_its_place() ->
         run(server.url, calls, max_connections=1)
     assert sorted(server.accepted) == sorted(json.loads(event(n))["event_id"] for n in (1, 3))
     assert server.connections == 1
+
+
+def test_a_failed_connect_frees_its_slot_for_the_send_waiting_for_it() -> None:
+    with socket.socket() as unused:  # a port nothing listens on: each connect is refused
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+
+        async def calls(api: AsyncAPI) -> list[BaseException | None]:
+            sends = [api.send_event(event(n)) for n in (1, 2)]  # one slot: the second waits
+            return await asyncio.gather(*sends, return_exceptions=True)
+
+        errors = run(url, calls, max_connections=1, timeout=30.0)
+    # The waiting send tried at once, as the first failed; it did not wait out its deadline.
+    assert [type(error) for error in errors] == [DeliveryError, DeliveryError]
+    assert all("ConnectionRefusedError" in str(error) for error in errors), errors
 
 
 def test_close_ends_the_send_in_flight_and_the_waiting_one_with_delivery_errors() -> None:

@@ -264,6 +264,10 @@ class LeanAPI(AsyncAPI):
             self._waiting.append(waiter)
             try:
                 await asyncio.wait_for(waiter, deadline - loop.time())
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():  # handed a slot it will not use
+                    self._wake_next()
+                raise
             finally:
                 if waiter in self._waiting:
                     self._waiting.remove(waiter)
@@ -275,6 +279,9 @@ class LeanAPI(AsyncAPI):
         self._busy.add(placeholder)
         try:
             connection = await asyncio.wait_for(self._open_connection(loop), deadline - loop.time())
+        except BaseException:
+            self._wake_next()  # the slot is free again: a waiter may connect
+            raise
         finally:
             self._busy.discard(placeholder)
         if self._loop is None:  # closed while connecting: close() could not reach it
@@ -314,6 +321,10 @@ class LeanAPI(AsyncAPI):
         if connection.reusable and self._loop is not None:
             connection.idle_since = loop.time()
             self._idle.append(connection)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Tell the longest waiting send that a connection or a slot is free."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
