@@ -203,7 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.linger_ms is not None:
         os.environ[_LINGER_ENV] = str(args.linger_ms)
-    os.environ[_ENGINE_ENV] = args.engine
+    if not args.serve:  # the apps' processes take it from here
+        os.environ[_ENGINE_ENV] = args.engine
     if args.serve:
         with_library, url, port = args.serve
         serve(with_library == "1", url, int(port))

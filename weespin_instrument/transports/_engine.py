@@ -66,16 +66,19 @@ HEARTBEAT_EVERY = 5.0
 #: Seconds the sender stays awake after its last job before it goes idle. Events that
 #: trickle in meanwhile wait for its next look and go out together, without a wake-up each
 #: (:func:`worker_goes_on`): a trickle costs a batch's trips through the loop, not an
-#: event's. A longer linger makes larger batches, but a batch's requests are in flight
-#: together, each holding about 70 objects of aiohttp's in CPython's youngest GC
-#: generation (collected at 700): at one event every 2 ms a 20 ms batch alone fills it,
-#: collections come three times as often, and so do full collections, which hold the GIL
-#: 25-45 ms in a web app. Measured (``benchmarks/delivery.py --paced-only``,
-#: ``benchmarks/web_app.py``, a loaded machine): at 12 ms CPU per paced event 1.42-1.82x a
-#: burst's (median 1.65 of 10 runs; 1.92 of 5 at 20 ms without the batch), 25-34 collections
-#: per 6,000 requests (72-85 before), no loop stall in 5 runs; at 15 ms 90-107 collections
-#: and a full one in each of 3 runs (1-2 stalls); at 20 ms about 250. A flush does not wait.
-LINGER = 0.012
+#: event's, so it costs about what a burst costs. The price is a delay: an event that finds
+#: the sender lingering leaves at its next look, at most this long after it was tracked (a
+#: flush does not wait; PostHog's Python SDK sends every 5 s, Segment's every 0.5 s).
+#: Measured with the lean engine on a quiet machine (``benchmarks/delivery.py --paced-only
+#: --linger-ms N``, one event every 2 ms, CPU per event against a burst's, 5 interleaved
+#: runs each): 50 ms 1.45-1.53x (median 1.49), 75 ms 1.28-1.49x (median 1.35), 100 ms
+#: 1.30-1.62x (median 1.37); 12 ms (the linger before) 1.8-2.0x. Beyond 75 ms nothing
+#: is gained: the sender's own CPU per paced event is already the burst's (0.96x), the rest
+#: is the caller's thread waking to track. The batch is in flight together; with aiohttp's
+#: ~70 objects per request a longer linger brought full garbage collections (loop stalls in
+#: a web app), the lean engine's few objects do not (``benchmarks/web_app.py``: 3 young
+#: collections per 6,000 requests at 75 ms, none full, no stall).
+LINGER = 0.075
 
 
 class Sender:
