@@ -1,4 +1,5 @@
-"""The lean engine looks the API's host name up once a minute, not once per connection.
+"""The lean engine looks the API's host name up once a minute, not once per connection; an IP
+address, v4 or v6, is never looked up.
 
 Each lookup is a thread (``loop.getaddrinfo``); the sender opens a connection per request in
 flight. The collector listens on 127.0.0.1 and the client names it ``localhost``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from typing import Any
 
 import pytest
@@ -89,3 +91,29 @@ def test_an_ip_address_is_never_looked_up(collector: Collector) -> None:
     loop = CountingLoop()
     run_sends(collector.url, loop, rounds=2, in_flight=2)
     assert loop.lookups == []
+
+
+def test_an_ipv6_address_is_connected_to_and_named_in_brackets() -> None:
+    heads: list[bytes] = []
+    with socket.socket(socket.AF_INET6) as listener:
+        listener.bind(("::1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def answer_one() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += connection.recv(65536)
+                heads.append(received.split(b"\r\n\r\n")[0])
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+        server = threading.Thread(target=answer_one, daemon=True)
+        server.start()
+        loop = CountingLoop()
+        run_sends(f"http://[::1]:{port}", loop, rounds=1, in_flight=1)
+        server.join(5.0)
+    assert loop.lookups == []
+    [head] = heads
+    assert f"\r\nHost: [::1]:{port}\r\n".encode() in head

@@ -1,4 +1,4 @@
-"""The Weespin API for an event loop: the calls both HTTP engines offer, and which one serves.
+"""The Weespin API for an event loop: the calls both HTTP engines offer, and what they share.
 
 :class:`AsyncAPI` is :class:`~._sync_client.SyncAPI` for an event loop: the same calls, the
 same protocol (:mod:`._protocol`), one attempt per call (the sender owns retries, backoff and

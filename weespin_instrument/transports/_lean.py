@@ -202,7 +202,9 @@ class LeanAPI(AsyncAPI):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _head(self, url: URL) -> bytes:
-        host = url.raw_host if url.is_default_port() else f"{url.raw_host}:{url.port}"
+        host = f"[{url.raw_host}]" if ":" in (url.raw_host or "") else url.raw_host or ""
+        if not url.is_default_port():
+            host = f"{host}:{url.port}"
         lines = [f"POST {url.raw_path_qs} HTTP/1.1", f"Host: {host}"]
         headers = protocol.request_headers(self.settings.api_key)
         lines += [f"{name}: {value}" for name, value in headers.items()]
