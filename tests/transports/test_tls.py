@@ -15,6 +15,7 @@ import trustme
 
 from weespin_instrument import Client, DroppedEvent, Settings
 from weespin_instrument.collector import Collector
+from weespin_instrument.errors import DeliveryError
 from weespin_instrument.transports import BackgroundTransport
 from weespin_instrument.transports._aio import AiohttpAPI
 from weespin_instrument.transports._async_api import AsyncAPI
@@ -115,6 +116,7 @@ def test_an_untrusted_certificate_drops_the_event_with_the_verification_error(
     assert drop.reason == "delivery_failed"
     assert isinstance(drop.error, Exception)
     assert "CERTIFICATE_VERIFY_FAILED" in str(drop.error)
+    assert "point SSL_CERT_FILE (or SSL_CERT_DIR) at that authority's PEM" in str(drop.error)
     assert collector.events() == [] and collector.request_log == []
 
 
@@ -146,3 +148,23 @@ def test_a_collector_refuses_a_certificate_it_cannot_load_and_names_the_file(
     (tmp_path / "server.pem").write_text("not a certificate")
     with pytest.raises(ValueError, match=r"cannot serve HTTPS with certfile='.*server\.pem'"):
         Collector(certfile=tmp_path / "server.pem")
+
+
+@pytest.mark.parametrize("engine", [LeanAPI, AiohttpAPI])
+def test_both_engines_say_how_to_trust_a_certificate_they_refuse(
+    collector: Collector, engine: type[AsyncAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    async def main() -> None:
+        api = engine(Settings.resolve({}, api_key=KEY, base_url=collector.url), max_connections=1)
+        await api.open()
+        try:
+            await api.initialize_device()
+        finally:
+            await api.close()
+
+    with pytest.raises(DeliveryError, match="certificate verify failed") as info:
+        asyncio.run(main())
+    assert "point SSL_CERT_FILE (or SSL_CERT_DIR)" in str(info.value)

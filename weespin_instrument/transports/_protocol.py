@@ -242,4 +242,13 @@ def request_failed(path: str, error: BaseException, *, api_key: str | None) -> e
     'POST /events failed: ConnectionResetError: reset by peer'
     """
     detail = redact_key(str(error), api_key)
+    if "CERTIFICATE_VERIFY_FAILED" in detail:  # ssl's error, or aiohttp's wrapping it
+        detail += _UNTRUSTED
     return errors.DeliveryError(f"POST {path} failed: {type(error).__name__}: {detail}")
+
+
+#: What to do about a certificate Python's TLS does not trust.
+_UNTRUSTED = (
+    "; the API's certificate is not trusted here: if a proxy or your own certificate "
+    "authority signs it, point SSL_CERT_FILE (or SSL_CERT_DIR) at that authority's PEM"
+)
