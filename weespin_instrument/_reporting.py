@@ -107,7 +107,9 @@ DROP_REASONS: Mapping[str, DropReason] = _reasons(
     DropReason("delivery_failed", True, False, WARNING, "retry budget spent, or too old"),
     DropReason("device_init_failed", True, True, WARNING, "the device init was refused"),
     DropReason("transport_error", True, False, ERROR, "a bug or I/O error in the transport"),
-    DropReason("shutdown", False, True, DEBUG, "still queued when the transport closed"),
+    DropReason(
+        "shutdown", False, True, DEBUG, "still queued (or connecting) when the transport closed"
+    ),
     DropReason("blocked_in_tests", False, False, WARNING, "a test aimed at a non-local API"),
     DropReason("no_recording_span", False, False, WARNING, "no span to record the event on"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -338,6 +339,31 @@ def test_requests_in_flight_at_shutdown_are_their_own_outcome(
     assert (stats.in_flight_at_exit, stats.in_flight, stats.queued) == (64, 64, 0)
     assert accounted(stats)
     collector.set_latency(0)
+
+
+def test_requests_still_connecting_at_shutdown_are_counted_not_delivered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as listener:  # a full backlog: connects hang, as to a black hole
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler = socket.create_connection(listener.getsockname())
+        try:
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            client = background(url, max_in_flight=8, timeout=30.0)
+            for n in range(8):
+                client.track("open_app", {"n": n})
+            assert wait_until(lambda: client.stats().in_flight == 8)
+            with caplog.at_level(logging.WARNING, logger="weespin_instrument"):
+                assert client.shutdown(timeout=0.2) is False
+        finally:
+            filler.close()
+    stats = client.stats()
+    # Nothing was written: certainly not delivered, so dropped and said, not "maybe".
+    assert stats.dropped == {"shutdown": 8}
+    assert (stats.in_flight_at_exit, stats.in_flight, stats.queued) == (0, 0, 0)
+    assert "8 event(s) not delivered" in caplog.text and "maybe" not in caplog.text
+    assert accounted(stats)
 
 
 def test_the_sync_transport_does_not_redo_the_whole_budget_per_call_on_a_dead_api() -> None:

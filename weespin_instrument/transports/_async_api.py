@@ -22,9 +22,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import urllib.request
+from typing import Any
 
 from yarl import URL
 
@@ -111,6 +113,17 @@ class AsyncAPI:
     async def send_event(self, body: bytes) -> None:
         """``POST`` one encoded event body (:func:`~._protocol.encode_body`)."""
         await self._post(self._events_url, self.settings.events_path, body)
+
+    def never_written(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether ``task``'s request was cancelled before a byte of it was written: then it
+        was certainly not delivered. An engine that cannot tell says ``False`` (maybe).
+
+        Example::
+
+            except asyncio.CancelledError:
+                reason = "shutdown" if api.never_written(task) else "in_flight_at_exit"
+        """
+        return False
 
     async def _post(self, url: URL, path: str, body: bytes) -> str:
         """One ``POST``: the answer's text, or the typed error it means."""

@@ -303,9 +303,11 @@ class Sender:
             await self.api.send_event(body)
         except asyncio.CancelledError:
             # Cut off by shutdown. While the API answers, the server may have stored it:
-            # neither sent nor dropped. During an outage (the breaker open) it was not.
+            # neither sent nor dropped. During an outage (the breaker open), or connecting
+            # still (nothing written), it was not.
             self.jobs.in_hand.discard(job)
-            self.jobs.settle(job, "shutdown" if self.state.breaker.is_open else IN_FLIGHT)
+            unsent = self.state.breaker.is_open or self.api.never_written(asyncio.current_task())
+            self.jobs.settle(job, "shutdown" if unsent else IN_FLIGHT)
             raise
         except WeespinError as exc:
             error = exc

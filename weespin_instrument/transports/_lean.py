@@ -25,6 +25,8 @@ import collections
 import ipaddress
 import socket
 import ssl
+import weakref
+from typing import Any
 
 import httptools
 from yarl import URL
@@ -200,6 +202,8 @@ class LeanAPI(AsyncAPI):
         self._busy: set[_Connection] = set()
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Tasks whose send was cancelled while it waited for a connection (see never_written).
+        self._unwritten: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     def _head(self, url: URL) -> bytes:
         host = f"[{url.raw_host}]" if ":" in (url.raw_host or "") else url.raw_host or ""
@@ -244,10 +248,19 @@ class LeanAPI(AsyncAPI):
             raise protocol.timed_out(path, exc) from None
         except (OSError, httptools.HttpParserError) as exc:
             raise protocol.request_failed(path, exc, api_key=self.settings.api_key) from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if connection is None and task is not None:  # waiting for a connection: unwritten
+                self._unwritten.add(task)
+            raise
         finally:
             if connection is not None:
                 self._release(connection, loop)
         return protocol.check_answer(status, raw, headers, path=path, api_key=self.settings.api_key)
+
+    def never_written(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether ``task``'s send was cancelled while it waited for a connection."""
+        return task is not None and task in self._unwritten
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         idle = self._idle
