@@ -22,12 +22,12 @@ _T = TypeVar("_T")
 class SenderLoop(asyncio.SelectorEventLoop):
     """The sender's event loop: ``run_in_executor(None, ...)`` runs the call in a new thread.
 
-    aiohttp resolves host names with ``run_in_executor(None, getaddrinfo)`` and the device
-    is initialized the same way. asyncio's default executor, a ``ThreadPoolExecutor``,
-    refuses work once the interpreter starts exiting (its module cannot even be imported
-    then), which is exactly when the exit drain needs it. These calls are rare (DNS is
-    cached, the device initialized once): a daemon thread each is cheap enough, and when
-    threads can no longer start the call runs inline.
+    Host names are resolved with ``run_in_executor(None, getaddrinfo)`` (``loop.getaddrinfo``,
+    by either engine) and the device is initialized the same way. asyncio's default
+    executor, a ``ThreadPoolExecutor``, refuses work once the interpreter starts exiting
+    (its module cannot even be imported then), which is exactly when the exit drain needs
+    it. These calls are rare (DNS is cached, the device initialized once): a daemon thread
+    each is cheap enough, and when threads can no longer start the call runs inline.
 
     Example::
 
