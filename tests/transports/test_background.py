@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _faults import wait_until
 
 from weespin_instrument import Client, DroppedEvent, Event, FileDeviceStore
 from weespin_instrument.collector import Collector
@@ -372,3 +374,27 @@ def test_proxies_come_from_the_environment(
 def test_tls_is_verified_by_default() -> None:
     context = ssl_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_a_sender_that_does_not_stop_in_time_is_warned_about_with_the_events_it_holds(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from weespin_instrument.transports import _background, _engine
+
+    collector.set_latency(3000)  # the sender holds its requests for 3 s
+    client = client_to(collector.url, max_in_flight=3)
+    for n in range(3):
+        client.track("open_app", {"n": n})
+    assert wait_until(lambda: client.stats().in_flight == 3)
+    stop = _engine.Sender.stop
+    monkeypatch.setattr(_engine.Sender, "stop", lambda self: None)  # the stop never arrives
+    monkeypatch.setattr(_background, "_STOP_GRACE", 0.1)
+    with caplog.at_level(logging.WARNING, logger="weespin_instrument"):
+        client.shutdown(timeout=0.1)
+    assert re.search(
+        r"the sender did not stop within [\d.]+ s; the 3 event\(s\) it holds", caplog.text
+    )
+    assert client.stats().in_flight == 3, "not counted as dropped: their outcome is unknown"
+    sender = client.transport._sender  # type: ignore[attr-defined]
+    stop(sender)  # let it go now
+    collector.set_latency(0)

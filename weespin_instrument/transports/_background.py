@@ -205,7 +205,10 @@ class BackgroundTransport(BaseTransport):
             stopped = not thread.is_alive()
             if not stopped:
                 logging.getLogger("weespin_instrument").warning(
-                    "weespin: the sender did not stop within %.1f s", left + _STOP_GRACE
+                    "weespin: the sender did not stop within %.1f s; the %d event(s) it holds "
+                    "are neither delivered nor dropped yet (stats: queued, in_flight)",
+                    left + _STOP_GRACE,
+                    self._inbox.taken,
                 )
         self._drain("shutdown")
         if self.outbox is not None and stopped:
