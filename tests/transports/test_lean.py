@@ -615,6 +615,22 @@ def test_an_answer_arriving_one_byte_per_write_is_read_whole() -> None:
     assert server.connections == 1
 
 
+# -- a header sent twice -------------------------------------------------------------------------
+
+
+def test_a_retry_after_sent_twice_is_read_as_aiohttp_reads_it_the_first_one() -> None:
+    # Two header lines (names differ only in case): a proxy added its own after the API's.
+    twice = Status(429, {"Retry-After": "5", "retry-after": "300"}, b'{"detail": "slow down"}')
+    errors = []
+    for engine in (AiohttpAPI, LeanAPI):
+        with FaultServer(on_events(twice)) as server:
+            errors.append(error_of(server.url, send_one, engine=engine))
+    aiohttp_error, lean_error = errors
+    assert isinstance(aiohttp_error, RateLimitedError) and isinstance(lean_error, RateLimitedError)
+    assert aiohttp_error.retry_after == 5.0
+    assert lean_error.retry_after == aiohttp_error.retry_after
+
+
 # -- an answer that is not HTTP -------------------------------------------------------------------
 
 

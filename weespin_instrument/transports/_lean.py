@@ -107,7 +107,8 @@ class _Connection(asyncio.Protocol):
         if kept is not None:
             if self.headers is _NO_HEADERS:
                 self.headers = {}
-            self.headers[kept] = value.decode("latin-1")
+            # Sent twice: the first counts, as aiohttp's ``headers.get`` reads it.
+            self.headers.setdefault(kept, value.decode("latin-1"))
         elif name in _FRAMING:
             self.framed = True
 
@@ -123,6 +124,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:  # an interim answer: the real one follows
             self.headers_done = self.framed = False
+            self.headers = _NO_HEADERS  # its headers are not the answer's
             return
         self._finish(reusable=self.parser.should_keep_alive())
 
