@@ -8,8 +8,12 @@ flight. The collector listens on 127.0.0.1 and the client names it ``localhost``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import select
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,12 +41,20 @@ class CountingLoop(asyncio.SelectorEventLoop):
 
 
 def run_sends(
-    url: str, loop: CountingLoop, rounds: int, *, in_flight: int, between: float = 0.0
+    url: str,
+    loop: CountingLoop,
+    rounds: int,
+    *,
+    in_flight: int,
+    between: float = 0.0,
+    timeout: float | None = None,
 ) -> None:
     """``rounds`` times, ``in_flight`` concurrent sends, each on a connection of its own."""
 
     async def main() -> None:
-        api = LeanAPI(Settings.resolve({}, api_key="k", base_url=url), max_connections=in_flight)
+        options = {} if timeout is None else {"timeout": timeout}
+        settings = Settings.resolve({}, api_key="k", base_url=url, **options)
+        api = LeanAPI(settings, max_connections=in_flight)
         await api.open()
         try:
             for _ in range(rounds):
@@ -117,3 +129,40 @@ def test_an_ipv6_address_is_connected_to_and_named_in_brackets() -> None:
     assert loop.lookups == []
     [head] = heads
     assert f"\r\nHost: [::1]:{port}\r\n".encode() in head
+
+
+@contextlib.contextmanager
+def unanswering(address: str, port: int) -> Iterator[None]:
+    """``address:port`` never answers a connect (as over a broken IPv6 route): a listener whose
+    backlog is full, so the kernel drops the SYNs that come."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind((address, port))
+        listener.listen(0)
+        for _ in range(4):  # fill the backlog; the last ones wait, unanswered, as ours will
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect((address, port))
+        time.sleep(0.05)
+        probe = stack.enter_context(socket.socket())
+        probe.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            probe.connect((address, port))
+        _, writable, _ = select.select([], [probe], [], 0.3)
+        if writable:
+            pytest.skip("this kernel answers a connect to a listener whose backlog is full")
+        yield
+
+
+def test_an_address_that_never_answers_is_passed_over_without_costing_the_timeout(
+    collector: Collector,
+) -> None:
+    # Before: every new connection waited out the whole request timeout on the first address.
+    with unanswering("127.0.0.3", collector.port):
+        loop = CountingLoop()
+        loop.first_answers = [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.3", collector.port))
+        ]
+        run_sends(f"http://localhost:{collector.port}", loop, rounds=2, in_flight=2, timeout=3.0)
+    assert len(collector.events("signup")) == 4

@@ -47,6 +47,9 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 #: Seconds a host name's addresses are kept (as ``ttl_dns_cache`` in :mod:`._aio`).
 _DNS_TTL = 60.0
+#: Seconds a connect to one address runs alone before the next address is tried beside it
+#: (RFC 8305's recommendation, aiohttp's ``happy_eyeballs_delay``).
+_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class _Connection(asyncio.Protocol):
@@ -308,26 +311,54 @@ class LeanAPI(AsyncAPI):
         return connection
 
     async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
-        """A connection to the first of the host's addresses that accepts one."""
-        error: OSError | None = None
-        for family, address in await self._addresses.get(loop):
-            try:
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(loop),
-                    address,
-                    self._port,
-                    family=family,
-                    ssl=self._tls,
-                    server_hostname=self._host if self._tls is not None else None,
-                )
-            except OSError as exc:  # ssl.SSLError included: a bad certificate fails them all
-                error = exc
-                if isinstance(exc, ssl.SSLError):
+        """A connection to the first of the host's addresses that accepts one.
+
+        Happy eyeballs (RFC 8305, as aiohttp connects): an address that has not answered
+        within :data:`_HAPPY_EYEBALLS_DELAY` gets the next one tried beside it, so an address
+        that never answers (a broken IPv6 route) costs a moment, not every request's timeout.
+        """
+        addresses = iter(await self._addresses.get(loop))
+        pending: set[asyncio.Task[_Connection]] = set()
+        error: BaseException | None = None
+        try:
+            while True:
+                address = next(addresses, None)
+                if address is not None:
+                    pending.add(loop.create_task(self._connect_to(loop, *address)))
+                elif not pending:
                     break
-                continue
-            return connection
+                delay = _HAPPY_EYEBALLS_DELAY if address is not None else None
+                done, pending = await asyncio.wait(
+                    pending, timeout=delay, return_when=asyncio.FIRST_COMPLETED
+                )
+                for attempt in done:
+                    if attempt.exception() is None:
+                        winner = attempt.result()
+                        for other in done - {attempt}:
+                            _abort_when_connected(other)
+                        return winner
+                    error = attempt.exception()
+                    if isinstance(error, ssl.SSLError):  # a bad certificate fails them all
+                        raise error
+        finally:
+            for attempt in pending:
+                attempt.cancel()
+                _abort_when_connected(attempt)
         self._addresses.forget()
         raise error or OSError(f"{self._host} has no address")
+
+    async def _connect_to(
+        self, loop: asyncio.AbstractEventLoop, family: int, address: str
+    ) -> _Connection:
+        _, connection = await loop.create_connection(
+            lambda: _Connection(loop),
+            address,
+            self._port,
+            family=family,
+            ssl=self._tls,
+            server_hostname=self._host if self._tls is not None else None,
+        )
+        return connection
 
     def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._busy.discard(connection)
@@ -347,6 +378,16 @@ class LeanAPI(AsyncAPI):
             if not waiter.done():
                 waiter.set_result(None)
                 break
+
+
+def _abort_when_connected(attempt: asyncio.Task[_Connection]) -> None:
+    """Close the connection a losing attempt makes, should it still make one."""
+
+    def abort(attempt: asyncio.Task[_Connection]) -> None:
+        if not attempt.cancelled() and attempt.exception() is None:
+            attempt.result().abort()
+
+    attempt.add_done_callback(abort)
 
 
 class _Addresses:
