@@ -313,9 +313,16 @@ def test_connection_close_from_the_server_makes_the_next_request_open_a_new_conn
     assert server.connections == 3
 
 
-def test_bytes_past_the_end_of_an_answer_retire_its_connection() -> None:
-    """A body longer than its Content-Length: the connection is out of step, never reused."""
-    overlong = Status(200, {"Content-Length": "2"}, b'{}{"status":"ok"}')
+@pytest.mark.parametrize(
+    "past_the_end",
+    [b'{"status":"ok"}', b"HTTP/1.1 503 Service Unavailable\r\n", b"HTTP/1.1 204 OK\r\n\r\n"],
+    ids=["not-http", "the-start-of-another-answer", "a-whole-second-answer"],
+)
+def test_bytes_past_the_end_of_an_answer_retire_its_connection(past_the_end: bytes) -> None:
+    """A body longer than its Content-Length: the connection is out of step, never reused,
+    even when what follows reads as (the start of) another answer: the next request's own
+    answer must not be parsed as the rest of it."""
+    overlong = Status(200, {"Content-Length": "2"}, b"{}" + past_the_end)
 
     async def calls(api: AsyncAPI) -> None:
         await api.send_event(event(1))

@@ -104,6 +104,11 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools' callbacks ----------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # an answer after the answer, in the same read: out of step
+            self.headers = _NO_HEADERS  # the answer given keeps its own headers
+            self.abort()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         kept = _KEPT.get(name)
