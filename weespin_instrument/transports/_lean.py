@@ -316,14 +316,25 @@ class LeanAPI(AsyncAPI):
         return connection
 
     async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
-        """A connection to the first of the host's addresses that accepts one.
+        """A connection to the first of the host's addresses that accepts one (TLS on it)."""
+        sock = await self._first_socket(loop)
+        _, connection = await loop.create_connection(
+            lambda: _Connection(loop),
+            sock=sock,
+            ssl=self._tls,
+            server_hostname=self._host if self._tls is not None else None,
+        )
+        return connection
+
+    async def _first_socket(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
+        """A socket connected to the first of the host's addresses that accepts one.
 
         Happy eyeballs (RFC 8305, as aiohttp connects): an address that has not answered
         within :data:`_HAPPY_EYEBALLS_DELAY` gets the next one tried beside it, so an address
         that never answers (a broken IPv6 route) costs a moment, not every request's timeout.
         """
         addresses = iter(await self._addresses.get(loop))
-        pending: set[asyncio.Task[_Connection]] = set()
+        pending: set[asyncio.Task[socket.socket]] = set()
         error: BaseException | None = None
         try:
             while True:
@@ -338,32 +349,28 @@ class LeanAPI(AsyncAPI):
                 )
                 for attempt in done:
                     if attempt.exception() is None:
-                        winner = attempt.result()
                         for other in done - {attempt}:
-                            _abort_when_connected(other)
-                        return winner
+                            _close_when_connected(other)
+                        return attempt.result()
                     error = attempt.exception()
-                    if isinstance(error, ssl.SSLError):  # a bad certificate fails them all
-                        raise error
         finally:
             for attempt in pending:
                 attempt.cancel()
-                _abort_when_connected(attempt)
+                _close_when_connected(attempt)
         self._addresses.forget()
         raise error or OSError(f"{self._host} has no address")
 
     async def _connect_to(
         self, loop: asyncio.AbstractEventLoop, family: int, address: str
-    ) -> _Connection:
-        _, connection = await loop.create_connection(
-            lambda: _Connection(loop),
-            address,
-            self._port,
-            family=family,
-            ssl=self._tls,
-            server_hostname=self._host if self._tls is not None else None,
-        )
-        return connection
+    ) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (address, self._port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._busy.discard(connection)
@@ -385,14 +392,14 @@ class LeanAPI(AsyncAPI):
                 break
 
 
-def _abort_when_connected(attempt: asyncio.Task[_Connection]) -> None:
-    """Close the connection a losing attempt makes, should it still make one."""
+def _close_when_connected(attempt: asyncio.Task[socket.socket]) -> None:
+    """Close the socket a losing attempt connects, should it still connect one."""
 
-    def abort(attempt: asyncio.Task[_Connection]) -> None:
+    def close(attempt: asyncio.Task[socket.socket]) -> None:
         if not attempt.cancelled() and attempt.exception() is None:
-            attempt.result().abort()
+            attempt.result().close()
 
-    attempt.add_done_callback(abort)
+    attempt.add_done_callback(close)
 
 
 class _Addresses:
