@@ -73,8 +73,8 @@ HEARTBEAT_EVERY = 5.0
 #: --linger-ms N``, one event every 2 ms, CPU per event against a burst's, 5 interleaved
 #: runs each): 50 ms 1.45-1.53x (median 1.49), 75 ms 1.28-1.49x (median 1.35), 100 ms
 #: 1.30-1.62x (median 1.37); 12 ms (the linger before) 1.8-2.0x. Beyond 75 ms nothing
-#: is gained: the sender's own CPU per paced event is already the burst's (0.96x), the rest
-#: is the caller's thread waking to track. The batch is in flight together; with aiohttp's
+#: is gained: the sender's own CPU per paced event is already the burst's (0.93-1.04x), the
+#: rest is the caller's thread waking to track. The batch is in flight together; with aiohttp's
 #: ~70 objects per request a longer linger brought full garbage collections (loop stalls in
 #: a web app), the lean engine's few objects do not (``benchmarks/web_app.py``: 3 young
 #: collections per 6,000 requests at 75 ms, none full, no stall).
