@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
+from _faults import FaultServer, Status
 
 from weespin_instrument import Settings
 from weespin_instrument.collector import Collector
@@ -159,3 +160,14 @@ def test_an_unreachable_api_is_a_delivery_error_after_bounded_retries() -> None:
     api = api_for(f"http://127.0.0.1:{free_port()}", max_attempts=3, max_backoff=0.01, timeout=2.0)
     with pytest.raises(DeliveryError, match="POST /initialize-device failed: ConnectError"):
         with_retries(api, api.initialize_device)
+
+
+def test_a_retry_after_sent_twice_is_read_as_the_async_engines_read_it_the_first_one() -> None:
+    # Two header lines (names differ only in case): a proxy added its own after the API's.
+    # httpx joins them ("5, 300"), which no Retry-After parses: the pause was lost.
+    twice = Status(429, {"Retry-After": "5", "retry-after": "300"}, b'{"detail": "slow down"}')
+    with FaultServer(lambda request: twice) as server:
+        api = api_for(server.url)
+        with pytest.raises(RateLimitedError) as info:
+            api.send_event(body("ws_device_1"))
+    assert info.value.retry_after == 5.0

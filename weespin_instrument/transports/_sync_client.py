@@ -113,7 +113,14 @@ class SyncAPI:
                         break
                     if time.monotonic() > deadline:
                         raise httpx.ReadTimeout("the whole answer took too long")
-                status, headers = response.status_code, response.headers
+                status = response.status_code
+                # A header sent twice counts once, the first (as aiohttp and the lean engine
+                # read it): httpx would join the two, "5, 300", which is no Retry-After.
+                headers = {
+                    name: values[0]
+                    for name in ("Retry-After", "Location")
+                    if (values := response.headers.get_list(name))
+                }
         except httpx.TimeoutException as exc:
             raise protocol.timed_out(path, exc) from None
         except httpx.TransportError as exc:
