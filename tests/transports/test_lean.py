@@ -15,10 +15,12 @@ background transport), whose stats show that nothing was lost.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -636,6 +638,47 @@ def test_a_retry_after_sent_twice_is_read_as_aiohttp_reads_it_the_first_one() ->
     assert isinstance(aiohttp_error, RateLimitedError) and isinstance(lean_error, RateLimitedError)
     assert aiohttp_error.retry_after == 5.0
     assert lean_error.retry_after == aiohttp_error.retry_after
+
+
+# -- a compressed answer -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_an_answer_compressed_though_none_was_asked_for_is_read_as_aiohttp_reads_it(
+    encoding: str,
+) -> None:
+    # The lean engine sends no Accept-Encoding; some servers and gateways compress anyway.
+    def compressed(data: bytes) -> bytes:
+        return gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+
+    def rule(request: Request) -> Answer:
+        if request.path == "/events":
+            return Status(400, {"Content-Encoding": encoding}, compressed(b'{"detail": "bad"}'))
+        return Status(200, {"Content-Encoding": encoding}, compressed(DEVICE))
+
+    async def calls(api: AsyncAPI) -> tuple[str, BaseException]:
+        device_id = await api.initialize_device()
+        with pytest.raises(RejectedError) as info:
+            await api.send_event(event())
+        return device_id, info.value
+
+    results = []
+    for engine in (AiohttpAPI, LeanAPI):
+        with FaultServer(rule) as server:
+            results.append(run(server.url, calls, engine=engine))
+    (aiohttp_device, aiohttp_error), (lean_device, lean_error) = results
+    assert lean_device == aiohttp_device == "ws_device_faults"
+    assert str(lean_error) == str(aiohttp_error)
+    assert '{"detail": "bad"}' in str(lean_error)
+
+
+def test_an_answer_whose_compression_is_broken_is_a_delivery_error_to_retry() -> None:
+    broken = Status(200, {"Content-Encoding": "gzip"}, b"\x1f\x8b not gzip at all")
+    with FaultServer(on_events(broken)) as server:
+        error = error_of(server.url, send_one)
+    assert type(error) is DeliveryError
+    assert str(error).startswith("POST /events failed: error: ")
+    assert outcome_of(error).action == "retry"
 
 
 # -- an answer that is not HTTP -------------------------------------------------------------------

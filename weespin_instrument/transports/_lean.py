@@ -26,6 +26,7 @@ import ipaddress
 import socket
 import ssl
 import weakref
+import zlib
 from typing import Any
 
 import httptools
@@ -39,8 +40,16 @@ from ._async_api import KEEPALIVE, AsyncAPI, ssl_context
 __all__ = ["LeanAPI"]
 
 _NO_HEADERS: dict[str, str] = {}
-#: The answer's headers the protocol reads (:func:`~._protocol.check_answer`).
-_KEPT = {b"retry-after": "Retry-After", b"location": "Location"}
+#: The answer's headers the protocol reads (:func:`~._protocol.check_answer`), and how its
+#: body is encoded.
+_KEPT = {
+    b"retry-after": "Retry-After",
+    b"location": "Location",
+    b"content-encoding": "Content-Encoding",
+}
+#: The encodings a body comes in though we ask for none (some servers compress regardless),
+#: decoded as aiohttp and httpx decode them: zlib reads a gzip or a zlib header.
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
 #: The answer's headers that say where its body ends: without either it ends at the close.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
@@ -266,6 +275,12 @@ class LeanAPI(AsyncAPI):
         finally:
             if connection is not None:
                 self._release(connection, loop)
+        encoding = headers.get("Content-Encoding")
+        if encoding is not None and encoding.strip().lower() in _COMPRESSED:
+            try:  # at most MAX_BODY bytes come out, as many as are read of a plain body
+                raw = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(raw, protocol.MAX_BODY)
+            except zlib.error as exc:
+                raise protocol.request_failed(path, exc, api_key=self.settings.api_key) from None
         return protocol.check_answer(status, raw, headers, path=path, api_key=self.settings.api_key)
 
     def never_written(self, task: asyncio.Task[Any] | None) -> bool:
