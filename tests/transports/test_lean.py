@@ -15,6 +15,7 @@ background transport), whose stats show that nothing was lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import socket
@@ -622,6 +623,72 @@ def test_an_answer_arriving_one_byte_per_write_is_read_whole() -> None:
     assert error.retry_after == 7.0, "a header split mid-name is put back together"
     assert error.body == '{"detail": "slow down"}'
     assert server.connections == 1
+
+
+# -- an answer that comes before the request is written ------------------------------------------
+
+
+@contextlib.contextmanager
+def answering_at_the_head(limit: int) -> Iterator[tuple[str, list[bytes]]]:
+    """A server that answers a request whose Content-Length is over ``limit`` 413 as soon as
+    its head came, keeps the connection, and reads on: the request's unread body, next, as if
+    it were a request (a naive server). Yields its URL and the first lines it read."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the rest waits with us
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    lines: list[bytes] = []
+
+    def serve(connection: socket.socket) -> None:
+        buffer = b""
+        with connection, contextlib.suppress(OSError):
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                lines.append(head.split(b"\r\n")[0][:40])
+                length = int(head.lower().partition(b"content-length:")[2].split(b"\r\n")[0] or 0)
+                if not head.startswith(b"POST "):
+                    return  # not a request: the connection is closed, unanswered
+                if length > limit:
+                    connection.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\n{}")
+                    continue
+                while len(buffer) < length:
+                    buffer += connection.recv(65536)
+                buffer = buffer[length:]
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", lines
+    finally:
+        listener.close()
+
+
+def test_a_connection_answered_before_its_request_was_written_is_not_reused() -> None:
+    # The rest of the big request was still being written when its answer came: on that
+    # connection, the next request would follow the unread body and be read as part of it.
+    huge = encode_body({"event_name": "x", "device_id": "d", "payload": {"a": "x" * 8_000_000}})
+
+    async def calls(api: AsyncAPI) -> BaseException:
+        with pytest.raises(RejectedError) as info:
+            await api.send_event(huge)
+        await api.send_event(event(1))  # on a connection of its own: its answer is its own
+        return info.value
+
+    with answering_at_the_head(limit=100_000) as (url, lines):
+        error = run(url, calls, timeout=5.0)
+    assert isinstance(error, RejectedError) and error.status_code == 413
+    assert lines == [b"POST /events HTTP/1.1", b"POST /events HTTP/1.1"]
 
 
 # -- a header sent twice -------------------------------------------------------------------------

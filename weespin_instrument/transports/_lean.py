@@ -166,7 +166,11 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         self.stop_timer()
-        self.reusable = reusable and not self.closed
+        # Answered while its request was still being written (a server refusing it at its
+        # head): the rest of it goes out first, and a server that does not skip it would read
+        # the next request as part of it.
+        unsent = self.transport is not None and self.transport.get_write_buffer_size() > 0
+        self.reusable = reusable and not self.closed and not unsent
         if not self.reusable:
             self.abort()
         waiter.set_result((self.status, self.headers, bytes(self.body[: protocol.MAX_BODY])))
