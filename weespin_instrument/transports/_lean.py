@@ -36,6 +36,7 @@ from .._config import Settings
 from ..errors import DeliveryError
 from . import _protocol as protocol
 from ._async_api import KEEPALIVE, AsyncAPI, ssl_context
+from ._eyeballs import first_socket
 
 __all__ = ["LeanAPI"]
 
@@ -56,9 +57,6 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 #: Seconds a host name's addresses are kept (as ``ttl_dns_cache`` in :mod:`._aio`).
 _DNS_TTL = 60.0
-#: Seconds a connect to one address runs alone before the next address is tried beside it
-#: (RFC 8305's recommendation, aiohttp's ``happy_eyeballs_delay``).
-_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class _Connection(asyncio.Protocol):
@@ -335,8 +333,13 @@ class LeanAPI(AsyncAPI):
         return connection
 
     async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
-        """A connection to the first of the host's addresses that accepts one (TLS on it)."""
-        sock = await self._first_socket(loop)
+        """A connection to the first of the host's addresses that accepts one (happy
+        eyeballs, :mod:`._eyeballs`), TLS negotiated on it."""
+        try:
+            sock = await first_socket(loop, await self._addresses.get(loop), self._port)
+        except OSError:  # no address accepted one: look the host up again next time
+            self._addresses.forget()
+            raise
         _, connection = await loop.create_connection(
             lambda: _Connection(loop),
             sock=sock,
@@ -344,52 +347,6 @@ class LeanAPI(AsyncAPI):
             server_hostname=self._host if self._tls is not None else None,
         )
         return connection
-
-    async def _first_socket(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
-        """A socket connected to the first of the host's addresses that accepts one.
-
-        Happy eyeballs (RFC 8305, as aiohttp connects): an address that has not answered
-        within :data:`_HAPPY_EYEBALLS_DELAY` gets the next one tried beside it, so an address
-        that never answers (a broken IPv6 route) costs a moment, not every request's timeout.
-        """
-        addresses = iter(await self._addresses.get(loop))
-        pending: set[asyncio.Task[socket.socket]] = set()
-        error: BaseException | None = None
-        try:
-            while True:
-                address = next(addresses, None)
-                if address is not None:
-                    pending.add(loop.create_task(self._connect_to(loop, *address)))
-                elif not pending:
-                    break
-                delay = _HAPPY_EYEBALLS_DELAY if address is not None else None
-                done, pending = await asyncio.wait(
-                    pending, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                )
-                for attempt in done:
-                    if attempt.exception() is None:
-                        for other in done - {attempt}:
-                            _close_when_connected(other)
-                        return attempt.result()
-                    error = attempt.exception()
-        finally:
-            for attempt in pending:
-                attempt.cancel()
-                _close_when_connected(attempt)
-        self._addresses.forget()
-        raise error or OSError(f"{self._host} has no address")
-
-    async def _connect_to(
-        self, loop: asyncio.AbstractEventLoop, family: int, address: str
-    ) -> socket.socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, (address, self._port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     def _release(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._busy.discard(connection)
@@ -409,16 +366,6 @@ class LeanAPI(AsyncAPI):
             if not waiter.done():
                 waiter.set_result(None)
                 break
-
-
-def _close_when_connected(attempt: asyncio.Task[socket.socket]) -> None:
-    """Close the socket a losing attempt connects, should it still connect one."""
-
-    def close(attempt: asyncio.Task[socket.socket]) -> None:
-        if not attempt.cancelled() and attempt.exception() is None:
-            attempt.result().close()
-
-    attempt.add_done_callback(close)
 
 
 class _Addresses:
