@@ -121,10 +121,12 @@ class Chunked:
 
 @dataclass(frozen=True)
 class UntilClose:
-    """Answer ``status`` with ``body`` and no length: the body ends when the server closes."""
+    """Answer ``status`` with ``body`` and no length: the body ends when the server closes,
+    with a TCP reset instead of a FIN when ``reset`` (a server closing with unread bytes)."""
 
     status: int
     body: bytes
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,8 @@ class FaultServer:
         if isinstance(answer, UntilClose):
             conn.sendall(_head(answer.status, {}) + answer.body)
             self._count_delivery(answer.status, request, event_id)
+            if answer.reset and not self._stop.wait(0.1):  # the answer is read, then the reset
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if isinstance(answer, Truncated):
             if answer.length is None:

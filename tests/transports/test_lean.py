@@ -259,6 +259,25 @@ def test_an_answer_without_a_length_ends_when_the_server_closes_and_is_not_reuse
     assert len(server.accepted) == 2
 
 
+def test_an_answer_without_a_length_ended_by_a_reset_is_the_answer_as_aiohttp_reads_it() -> None:
+    # A server closing with bytes unread resets instead of closing: the answer it sent
+    # stands (a 200 delivered the event; sending it again would store it twice).
+    def rule(request: Request) -> Answer:
+        if request.path == "/initialize-device":
+            return UntilClose(200, DEVICE, reset=True)
+        return UntilClose(200, b'{"status":"ok"}', reset=True)
+
+    async def calls(api: AsyncAPI) -> str:
+        device_id = await api.initialize_device()
+        await api.send_event(event(1))
+        return device_id
+
+    for engine in (AiohttpAPI, LeanAPI):
+        with FaultServer(rule) as server:
+            assert run(server.url, calls, engine=engine) == "ws_device_faults"
+        assert len(server.accepted) == 1, engine.__name__
+
+
 # -- an answer cut short --------------------------------------------------------------------------
 
 

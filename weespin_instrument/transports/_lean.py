@@ -101,8 +101,9 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         if self.waiter is None or self.waiter.done():
             return
-        if self.headers_done and not self.framed and exc is None and self.parser.get_status_code():
-            # An answer without a length ends with the connection, as HTTP/1.0's did.
+        if self.headers_done and not self.framed and self.parser.get_status_code():
+            # An answer without a length ends with the connection, as HTTP/1.0's did: by a
+            # reset too (a server closing with bytes unread), as aiohttp reads it.
             self._finish(reusable=False)
         elif self.headers_done:  # cut short: no answer (aiohttp's ClientPayloadError)
             self._fail(exc or ConnectionResetError("the server closed the connection mid-answer"))
