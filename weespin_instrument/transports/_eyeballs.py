@@ -28,6 +28,8 @@ async def first_socket(
 ) -> socket.socket:
     """A socket connected to the first of ``addresses`` (family, IP) that accepts one, in
     their order; else the last error (``OSError`` when there is no address)."""
+    if len(addresses) == 1:  # nothing to race (an IP address, one record): no task
+        return await _connect(loop, *addresses[0], port)
     remaining = iter(addresses)
     pending: set[asyncio.Task[socket.socket]] = set()
     error: BaseException = OSError("no address to connect to")
