@@ -846,3 +846,14 @@ def test_the_request_on_the_wire_is_the_one_aiohttp_sends() -> None:
     init, sent = lean_seen
     assert (init.path, init.body) == ("/v1/initialize-device", b"{}")
     assert sent.body == event()
+
+
+def test_its_connections_send_at_once_without_waiting_for_nagle() -> None:
+    async def calls(api: AsyncAPI) -> int:
+        await api.send_event(event())
+        [connection] = api._idle  # type: ignore[attr-defined]
+        sock = connection.transport.get_extra_info("socket")
+        return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    with FaultServer() as server:
+        assert run(server.url, calls) == 1

@@ -59,7 +59,9 @@ async def first_socket(
 async def _connect(
     loop: asyncio.AbstractEventLoop, family: int, address: str, port: int
 ) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on a socket that says it is TCP, and
+    # without it Nagle's algorithm and delayed ACKs can hold a request ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setblocking(False)
         await loop.sock_connect(sock, (address, port))
