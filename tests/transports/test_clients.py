@@ -8,12 +8,12 @@ raw-socket fault server where an answer must be one the collector never gives.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _engines import run_on
 from _faults import FaultServer, Request, Status
 
 import weespin_instrument
@@ -44,15 +44,7 @@ class Blocking:
         self.engine = engine
 
     def _run(self, call: Callable[[AsyncAPI], Any]) -> Any:
-        async def main() -> Any:
-            api = self.engine(self.settings, max_connections=1)
-            await api.open()
-            try:
-                return await call(api)
-            finally:
-                await api.close()
-
-        return asyncio.run(main())
+        return run_on(self.engine, self.settings, call)
 
     def initialize_device(self) -> str:
         return str(self._run(lambda api: api.initialize_device()))

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from _engines import run_on
 from _faults import (
     DEVICE_ANSWER,
     Answer,
@@ -93,17 +94,8 @@ def run(
     **options: Any,
 ) -> Any:
     """``call(api)`` on an opened ``engine`` in a loop of its own, as the sender runs it."""
-
-    async def main() -> Any:
-        settings = Settings.resolve({}, api_key=KEY, base_url=url, timeout=timeout, **options)
-        api = engine(settings, max_connections=max_connections)
-        await api.open()
-        try:
-            return await call(api)
-        finally:
-            await api.close()
-
-    return asyncio.run(main())
+    settings = Settings.resolve({}, api_key=KEY, base_url=url, timeout=timeout, **options)
+    return run_on(engine, settings, call, max_connections=max_connections)
 
 
 def error_of(url: str, call: Callable[[AsyncAPI], Awaitable[Any]], **options: Any) -> BaseException:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from _engines import run_on
 
 from weespin_instrument import Client, DroppedEvent, Settings
 from weespin_instrument.collector import Collector
@@ -87,18 +88,14 @@ def test_events_reach_an_https_api_on_one_kept_alive_connection(collector: Colle
 def test_both_async_engines_initialize_a_device_and_send_over_https(
     collector: Collector, engine: type[AsyncAPI]
 ) -> None:
-    async def main() -> str:
-        api = engine(Settings.resolve({}, api_key=KEY, base_url=collector.url), max_connections=2)
-        await api.open()
-        try:
-            device_id = await api.initialize_device()
-            body = b'{"event_name":"signup","device_id":"%s","payload":{}}' % device_id.encode()
-            await asyncio.gather(*(api.send_event(body) for _ in range(4)))
-        finally:
-            await api.close()
+    async def calls(api: AsyncAPI) -> str:
+        device_id = await api.initialize_device()
+        body = b'{"event_name":"signup","device_id":"%s","payload":{}}' % device_id.encode()
+        await asyncio.gather(*(api.send_event(body) for _ in range(4)))
         return device_id
 
-    device_id = asyncio.run(main())
+    settings = Settings.resolve({}, api_key=KEY, base_url=collector.url)
+    device_id = run_on(engine, settings, calls, max_connections=2)
     assert [event["device_id"] for event in collector.events("signup")] == [device_id] * 4
 
 
@@ -157,14 +154,7 @@ def test_both_engines_say_how_to_trust_a_certificate_they_refuse(
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
 
-    async def main() -> None:
-        api = engine(Settings.resolve({}, api_key=KEY, base_url=collector.url), max_connections=1)
-        await api.open()
-        try:
-            await api.initialize_device()
-        finally:
-            await api.close()
-
+    settings = Settings.resolve({}, api_key=KEY, base_url=collector.url)
     with pytest.raises(DeliveryError, match="certificate verify failed") as info:
-        asyncio.run(main())
+        run_on(engine, settings, lambda api: api.initialize_device())
     assert "point SSL_CERT_FILE (or SSL_CERT_DIR)" in str(info.value)
