@@ -41,12 +41,10 @@ from ._eyeballs import first_socket
 __all__ = ["LeanAPI"]
 
 _NO_HEADERS: dict[str, str] = {}
-#: The answer's headers the protocol reads (:func:`~._protocol.check_answer`), and how its
-#: body is encoded.
+#: The answer's headers the protocol reads (:data:`~._protocol.ANSWER_HEADERS`), and how
+#: its body is encoded, by their lower-case names on the wire.
 _KEPT = {
-    b"retry-after": "Retry-After",
-    b"location": "Location",
-    b"content-encoding": "Content-Encoding",
+    name.lower().encode("latin-1"): name for name in (*protocol.ANSWER_HEADERS, "Content-Encoding")
 }
 #: The encodings a body comes in though we ask for none (some servers compress regardless),
 #: decoded as aiohttp and httpx decode them: zlib reads a gzip or a zlib header.

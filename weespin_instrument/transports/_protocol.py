@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .._config import Settings
 
 __all__ = [
+    "ANSWER_HEADERS",
     "INIT_BODY",
     "MAX_BODY",
     "USER_AGENT",
@@ -49,6 +50,9 @@ __all__ = [
 
 #: Sent with every request, so a server's logs tell which library (and version) called.
 USER_AGENT = f"weespin-instrument/{__version__}"
+#: The answer's headers :func:`check_answer` reads; sent twice, the first one counts (as
+#: aiohttp's ``headers.get`` reads it).
+ANSWER_HEADERS = ("Retry-After", "Location")
 #: Bytes of an answer read at most: the API's answers are tiny; an error page need not be.
 MAX_BODY = 64 * 1024
 #: The body of ``POST /initialize-device``. The docs show none; an empty JSON object is what
@@ -189,13 +193,14 @@ def check_answer(
     '{"status":"ok"}'
     """
     text = answer_text(raw)
+    retry_after, location = (headers.get(name) for name in ANSWER_HEADERS)
     error = error_for_response(
         status,
         text,
         method_path=f"POST {path}",
         api_key=api_key,
-        retry_after=headers.get("Retry-After"),
-        location=headers.get("Location"),
+        retry_after=retry_after,
+        location=location,
     )
     if error is not None:
         raise error

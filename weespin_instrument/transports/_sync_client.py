@@ -118,7 +118,7 @@ class SyncAPI:
                 # read it): httpx would join the two, "5, 300", which is no Retry-After.
                 headers = {
                     name: values[0]
-                    for name in ("Retry-After", "Location")
+                    for name in protocol.ANSWER_HEADERS
                     if (values := response.headers.get_list(name))
                 }
         except httpx.TimeoutException as exc:
