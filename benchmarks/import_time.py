@@ -1,5 +1,7 @@
 """How long ``import weespin_instrument`` takes, beside ``import httpx`` and ``import pydantic``;
-then ``import weespin_instrument`` plus the first ``@track_event`` beside ``import posthog``.
+then ``import weespin_instrument`` plus the first ``@track_event`` beside ``import posthog``;
+then what the sender thread imports on the first event: the lean HTTP engine, or aiohttp's
+(behind a proxy), in time and memory.
 
 Each figure is the median over fresh interpreter processes, measured two ways in one run:
 ``-X importtime``'s cumulative time for the top-level module, and the wall time of the
@@ -66,6 +68,7 @@ def main() -> None:
     verdict = "OK" if rows["weespin_instrument"][1] <= 60 else "OVER"
     print(f"\ntarget: weespin_instrument <= 60 ms over a bare interpreter: {verdict}")
     decorator_vs_posthog(runs, bare)
+    sender_engines(runs)
 
 
 #: ``import weespin_instrument`` and the first ``@track_event``, as an application does it.
@@ -93,6 +96,39 @@ def decorator_vs_posthog(runs: int, bare: float) -> None:
     print(f"\nimport weespin_instrument + first @track_event: {ours:.1f} ms over bare")
     print(f"import posthog:                                 {posthog:.1f} ms over bare")
     print(f"ratio {ratio:.2f} (target: at most 0.25): {'OK' if ratio <= 0.25 else 'OVER'}")
+
+
+#: What the sender thread imports for each engine, after the package itself.
+ENGINE_MODULES = {
+    "lean (the default)": "weespin_instrument.transports._lean",
+    "aiohttp (a proxy)": "weespin_instrument.transports._aio",
+}
+
+
+def engine_cost(module: str) -> tuple[float, float]:
+    """(ms, MB of peak RSS) ``import module`` adds over ``import weespin_instrument``."""
+    code = (
+        "import importlib, resource, time, weespin_instrument\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "started = time.perf_counter()\n"
+        f"importlib.import_module({module!r})\n"
+        "ms = (time.perf_counter() - started) * 1000\n"
+        "print(ms, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV
+    ).stdout
+    ms, mb = output.split()
+    return float(ms), float(mb)
+
+
+def sender_engines(runs: int) -> None:
+    print("\nthe sender's HTTP engine, imported in its thread on the first event:")
+    for name, module in ENGINE_MODULES.items():
+        costs = [engine_cost(module) for _ in range(runs)]
+        ms = statistics.median(c[0] for c in costs)
+        mb = statistics.median(c[1] for c in costs)
+        print(f"   {name:<20}{ms:>8.1f} ms {mb:>7.1f} MB")
 
 
 if __name__ == "__main__":
