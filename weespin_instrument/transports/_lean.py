@@ -247,10 +247,8 @@ class LeanAPI(AsyncAPI):
             connection.abort()
         self._idle.clear()
         self._busy.clear()
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        while self._waiting:  # every waiting send: each finds the engine closed
+            self._wake_next()
 
     async def _post(self, url: URL, path: str, body: bytes) -> str:
         """One ``POST``: the answer's text, or the typed error it means."""
